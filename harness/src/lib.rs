@@ -1,0 +1,2 @@
+//! vmstate-harness: optimized codec, generators, oracles, the migration
+//! stream parser and the `vmstate-harness` CLI.

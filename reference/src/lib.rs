@@ -1,0 +1,1 @@
+//! vmstate-reference: an executable spec of QEMU's vmstate save/load.
