@@ -1,0 +1,168 @@
+//! Save: `vmstate_save_vmsd_v` and `vmstate_subsection_save`
+//! (migration/vmstate.c). Save only reads the heap.
+
+use crate::dialect::{Dialect, Flag};
+use crate::error::{Error, ErrorKind};
+use crate::field::{self, element_addr, element_path, is_array, is_dynamic_array, subsection_path};
+use crate::heap::{Addr, Heap};
+use crate::info;
+use crate::qemu_file::QemuFileOut;
+use crate::vmsd::{Field, Vmsd};
+use crate::Limits;
+
+/// `vmstate_save_state`: saves the object at `opaque` with `vmsd`'s own version.
+pub fn save_state(d: Dialect, vmsd: &Vmsd, heap: &Heap, opaque: Addr, limits: &Limits) -> Result<Vec<u8>, Error> {
+    let mut saver = Saver {
+        d,
+        heap,
+        f: QemuFileOut::new(limits.max_output),
+        max_elements: limits.max_elements,
+        elements: 0,
+    };
+    saver.save_vmsd(vmsd, opaque, vmsd.version_id, &vmsd.name)?;
+    Ok(saver.f.buf)
+}
+
+struct Saver<'h> {
+    d: Dialect,
+    heap: &'h Heap,
+    f: QemuFileOut,
+    max_elements: u64,
+    elements: u64,
+}
+
+impl Saver<'_> {
+    fn err(&self, kind: ErrorKind, path: &str) -> Error {
+        Error::new(kind, self.f.pos(), path)
+    }
+
+    /// `vmstate_save_vmsd_v`
+    fn save_vmsd(&mut self, vmsd: &Vmsd, opaque: Addr, version_id: i32, path: &str) -> Result<(), Error> {
+        let d = self.d;
+        for field in &vmsd.fields {
+            let fpath = format!("{path}.{}", field.name);
+            let exists = field::field_exists(field, self.heap, opaque, version_id)
+                .map_err(|k| self.err(k, &fpath))?;
+            if !exists {
+                if d.has(field.flags, Flag::MustExist) {
+                    return Err(self.err(ErrorKind::MustExistOnSave, &fpath));
+                }
+                continue;
+            }
+            self.save_field_elements(field, opaque, &fpath)?;
+        }
+        if vmsd.terminator != d.end() {
+            let kind = ErrorKind::TerminatorNotEnd { flags: vmsd.terminator };
+            return Err(self.err(kind, path));
+        }
+        self.save_subsections(vmsd, opaque, path)
+    }
+
+    /// The body of the field loop of `vmstate_save_vmsd_v`.
+    fn save_field_elements(&mut self, field: &Field, opaque: Addr, fpath: &str) -> Result<(), Error> {
+        let d = self.d;
+        let n_elems = field::n_elems(d, field, self.heap, opaque).map_err(|k| self.err(k, fpath))?;
+        let size = field::size(d, field, self.heap, opaque).map_err(|k| self.err(k, fpath))?;
+        let mut first_elem = opaque.wrapping_add(field.offset);
+        if d.has(field.flags, Flag::Pointer) {
+            first_elem = self.heap.read_ptr(first_elem).map_err(|e| self.err(ErrorKind::Memory(e), fpath))?;
+            if first_elem == 0 && n_elems > 0 && size != 0 {
+                return Err(self.err(ErrorKind::NullPointerBase { n_elems }, fpath));
+            }
+        }
+        if size < 0 && n_elems > 0 {
+            return Err(self.err(ErrorKind::NegativeSize(size as i64), fpath));
+        }
+        let array = is_array(d, field.flags);
+        for i in 0..n_elems.max(0) {
+            let epath = element_path(fpath, array, i);
+            self.count_element(&epath)?;
+            self.save_element(field, element_addr(first_elem, size, i), size, &epath)?;
+        }
+        Ok(())
+    }
+
+    fn count_element(&mut self, path: &str) -> Result<(), Error> {
+        self.elements += 1;
+        if self.elements > self.max_elements {
+            return Err(self.err(ErrorKind::ElementLimit(self.max_elements), path));
+        }
+        Ok(())
+    }
+
+    /// One iteration of the element loop: the NULL marker logic, then the element.
+    fn save_element(&mut self, field: &Field, elem: Addr, size: i32, path: &str) -> Result<(), Error> {
+        let d = self.d;
+        let aop = d.has(field.flags, Flag::ArrayOfPointer);
+        let mut curr_elem = elem;
+        if aop {
+            curr_elem = self.heap.read_ptr(elem).map_err(|e| self.err(ErrorKind::Memory(e), path))?;
+        }
+        if d == Dialect::Qemu10 {
+            // if (!curr_elem && size): write the nullptr placeholder, do not follow
+            if curr_elem == 0 && size != 0 {
+                if !aop {
+                    return Err(self.err(ErrorKind::NullElementNotArrayOfPointer, path));
+                }
+                info::put_marker(&mut self.f, false);
+                return Ok(());
+            }
+            return self.save_field(field, curr_elem, size, path);
+        }
+        // qemu-11.1 and alloc-combo: use_marker_field = use_dynamic_array || is_null
+        let dynamic = is_dynamic_array(d, field.flags);
+        let is_null = aop && curr_elem == 0;
+        if dynamic || is_null {
+            info::put_marker(&mut self.f, curr_elem != 0);
+        } else {
+            self.save_field(field, curr_elem, size, path)?;
+        }
+        if dynamic && curr_elem != 0 {
+            // "do not use vmstate_size() here because we want to save the real VMSD object"
+            self.save_field(field, curr_elem, field.size as i32, path)?;
+        }
+        Ok(())
+    }
+
+    /// `vmstate_save_field`
+    fn save_field(&mut self, field: &Field, pv: Addr, size: i32, path: &str) -> Result<(), Error> {
+        let d = self.d;
+        if d.has(field.flags, Flag::Struct) {
+            let vmsd = field.vmsd.as_deref().ok_or_else(|| self.err(ErrorKind::MissingVmsd, path))?;
+            self.save_vmsd(vmsd, pv, vmsd.version_id, path)
+        } else if d.has(field.flags, Flag::Vstruct) {
+            let vmsd = field.vmsd.as_deref().ok_or_else(|| self.err(ErrorKind::MissingVmsd, path))?;
+            self.save_vmsd(vmsd, pv, field.struct_version_id, path)
+        } else {
+            let info = field.info.ok_or_else(|| self.err(ErrorKind::MissingInfo, path))?;
+            let at = self.f.pos();
+            info::put(info, &mut self.f, self.heap, pv, size).map_err(|k| Error::new(k, at, path))
+        }
+    }
+
+    /// `vmstate_subsection_save`
+    fn save_subsections(&mut self, vmsd: &Vmsd, opaque: Addr, path: &str) -> Result<(), Error> {
+        for sub in &vmsd.subsections {
+            let spath = subsection_path(path, &vmsd.name, &sub.name);
+            // vmstate_section_needed
+            let needed = match &sub.needed {
+                None => true,
+                Some(test) => test
+                    .eval(self.heap, opaque, sub.version_id)
+                    .map_err(|e| self.err(ErrorKind::Memory(e), &spath))?,
+            };
+            if !needed {
+                continue;
+            }
+            let name = sub.name.as_bytes();
+            let len = name.len() as u8; // uint8_t len = strlen(vmsdsub->name)
+            self.f.check_room(6 + len as u64).map_err(|k| self.err(k, &spath))?;
+            self.f.put_byte(crate::QEMU_VM_SUBSECTION);
+            self.f.put_byte(len);
+            self.f.put_buffer(&name[..len as usize]);
+            self.f.put_be(sub.version_id as u32 as u64, 4);
+            self.save_vmsd(sub, opaque, sub.version_id, &spath)?;
+        }
+        Ok(())
+    }
+}
