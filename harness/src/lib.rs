@@ -1,2 +1,4 @@
 //! vmstate-harness: optimized codec, generators, oracles, the migration
 //! stream parser and the `vmstate-harness` CLI.
+
+pub mod case;

@@ -25,7 +25,10 @@ fn check_vmsd(d: Dialect, vmsd: &Vmsd, path: &str) -> Result<(), Error> {
         }
         if d.has(f, Flag::Struct) || d.has(f, Flag::Vstruct) {
             // vmstate_check(field->vmsd): a NULL vmsd would crash here
-            let child = field.vmsd.as_deref().ok_or_else(|| fail(CheckRule::StructWithoutVmsd, &fpath))?;
+            let child = field
+                .vmsd
+                .as_deref()
+                .ok_or_else(|| fail(CheckRule::StructWithoutVmsd, &fpath))?;
             check_vmsd(d, child, &fpath)?;
         }
     }
@@ -35,9 +38,16 @@ fn check_vmsd(d: Dialect, vmsd: &Vmsd, path: &str) -> Result<(), Error> {
     for sub in &vmsd.subsections {
         // strncmp(vmsd->name, (*subsection)->name, strlen(vmsd->name))
         if !sub.name.starts_with(vmsd.name.as_str()) {
-            return Err(fail(CheckRule::SubsectionPrefix, &format!("{path}/{}", sub.name)));
+            return Err(fail(
+                CheckRule::SubsectionPrefix,
+                &format!("{path}/{}", sub.name),
+            ));
         }
-        check_vmsd(d, sub, &crate::field::subsection_path(path, &vmsd.name, &sub.name))?;
+        check_vmsd(
+            d,
+            sub,
+            &crate::field::subsection_path(path, &vmsd.name, &sub.name),
+        )?;
     }
     Ok(())
 }
@@ -74,7 +84,11 @@ fn check_field_qemu11_1(d: Dialect, field: &crate::vmsd::Field, path: &str) -> R
 /// The rules as Fabiano Rosas' RFC 13/17 rewrites them: `ARRAY_OF_POINTER |
 /// ALLOC` takes AUTO_ALLOC's place, and only the plain array of pointers
 /// still needs an ARRAY/VARRAY flag.
-fn check_field_alloc_combo(d: Dialect, field: &crate::vmsd::Field, path: &str) -> Result<(), Error> {
+fn check_field_alloc_combo(
+    d: Dialect,
+    field: &crate::vmsd::Field,
+    path: &str,
+) -> Result<(), Error> {
     let f = field.flags;
     if !d.has(f, Flag::ArrayOfPointer) {
         return Ok(());

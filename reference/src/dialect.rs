@@ -256,7 +256,10 @@ mod tests {
                 assert_eq!(d.parse_flags(f.qemu_name()).unwrap(), b, "{d} {f:?}");
             }
             let all: u32 = d.flags().map(|(_, b)| b).fold(0, |a, b| a | b);
-            assert_eq!(d.parse_flags(&d.describe_flags(all | 0x8000_0000)).unwrap(), all | 0x8000_0000);
+            assert_eq!(
+                d.parse_flags(&d.describe_flags(all | 0x8000_0000)).unwrap(),
+                all | 0x8000_0000
+            );
         }
         assert!(Dialect::Qemu10.parse_flags("VMS_VARRAY").is_err());
         assert!(Dialect::Qemu11_1.parse_flags("VARRAY_UINT8").is_err());

@@ -53,13 +53,17 @@ pub enum ErrorKind {
     // ---- where QEMU asserts or aborts ----
     #[error("assertion failed: field->flags == VMS_END (terminator has {flags:#x})")]
     TerminatorNotEnd { flags: u32 },
-    #[error("assertion failed: first_elem || !n_elems || !size (NULL VMS_POINTER with {n_elems} elements)")]
+    #[error(
+        "assertion failed: first_elem || !n_elems || !size (NULL VMS_POINTER with {n_elems} elements)"
+    )]
     NullPointerBase { n_elems: i32 },
     #[error("assertion failed: !auto_alloc || *pptr == NULL (slot holds {slot:#x})")]
     AutoAllocSlotNotNull { slot: u64 },
     #[error("assertion failed: auto_alloc (marker 0x31 on a field without automatic allocation)")]
     ValidMarkerWithoutAutoAlloc,
-    #[error("assertion failed: field->flags & VMS_ARRAY_OF_POINTER (NULL element outside an array of pointers)")]
+    #[error(
+        "assertion failed: field->flags & VMS_ARRAY_OF_POINTER (NULL element outside an array of pointers)"
+    )]
     NullElementNotArrayOfPointer,
     #[error("assertion failed: !(field->flags & VMS_MUST_EXIST) (output state validation failed)")]
     MustExistOnSave,
@@ -156,8 +160,9 @@ impl ErrorKind {
             | MustExistOnSave
             | GMallocAbort { .. }
             | Check(_) => Outcome::Abort,
-            Memory(_) | NegativeSize(_) | BadIndirectWidth(_) | MissingInfo
-            | MissingVmsd => Outcome::UndefinedBehaviour,
+            Memory(_) | NegativeSize(_) | BadIndirectWidth(_) | MissingInfo | MissingVmsd => {
+                Outcome::UndefinedBehaviour
+            }
             ElementLimit(_) | OutputLimit(_) => Outcome::ModelLimit,
             _ => Outcome::Error,
         }
@@ -167,28 +172,60 @@ impl ErrorKind {
     pub fn qemu_site(&self) -> &'static str {
         use ErrorKind::*;
         match self {
-            Eof => "migration/qemu-file.c qemu_fill_buffer: qemu_file_set_error(f, -EIO) at end of stream",
-            VersionTooNew { .. } => "migration/vmstate.c vmstate_load_vmsd: version_id > vmsd->version_id",
-            VersionTooOld { .. } => "migration/vmstate.c vmstate_load_vmsd: version_id < vmsd->minimum_version_id",
-            InputValidationFailed => "migration/vmstate.c vmstate_load_vmsd: field->flags & VMS_MUST_EXIST",
-            SubsectionNotFound { .. } => "migration/vmstate.c vmstate_subsection_load: sub_vmsd == NULL",
-            UnexpectedPtrMarker(_) => "migration/vmstate.c vmstate_ptr_marker_load: error_setg(\"Unexpected ptr marker\")",
-            NullptrMarkerExpected(_) => "migration/vmstate-types.c get_nullptr: byte != VMS_NULLPTR_MARKER",
+            Eof => {
+                "migration/qemu-file.c qemu_fill_buffer: qemu_file_set_error(f, -EIO) at end of stream"
+            }
+            VersionTooNew { .. } => {
+                "migration/vmstate.c vmstate_load_vmsd: version_id > vmsd->version_id"
+            }
+            VersionTooOld { .. } => {
+                "migration/vmstate.c vmstate_load_vmsd: version_id < vmsd->minimum_version_id"
+            }
+            InputValidationFailed => {
+                "migration/vmstate.c vmstate_load_vmsd: field->flags & VMS_MUST_EXIST"
+            }
+            SubsectionNotFound { .. } => {
+                "migration/vmstate.c vmstate_subsection_load: sub_vmsd == NULL"
+            }
+            UnexpectedPtrMarker(_) => {
+                "migration/vmstate.c vmstate_ptr_marker_load: error_setg(\"Unexpected ptr marker\")"
+            }
+            NullptrMarkerExpected(_) => {
+                "migration/vmstate-types.c get_nullptr: byte != VMS_NULLPTR_MARKER"
+            }
             NotEqual { .. } => "migration/vmstate-types.c get_*_equal: *v != v2",
-            Int32LeOutOfRange { .. } => "migration/vmstate-types.c get_int32_le: !(0 <= loaded && loaded <= *cur)",
-            AllocFailed { .. } => "migration/vmstate.c vmstate_handle_alloc: umul64_overflow or g_try_malloc == NULL",
+            Int32LeOutOfRange { .. } => {
+                "migration/vmstate-types.c get_int32_le: !(0 <= loaded && loaded <= *cur)"
+            }
+            AllocFailed { .. } => {
+                "migration/vmstate.c vmstate_handle_alloc: umul64_overflow or g_try_malloc == NULL"
+            }
             SizeOverflow => "migration/vmstate.c vmstate_size: VBUFFER size overflow",
             TerminatorNotEnd { .. } => "migration/vmstate.c: assert(field->flags == VMS_END)",
-            NullPointerBase { .. } => "migration/vmstate.c: assert(first_elem || !n_elems || !size)",
-            AutoAllocSlotNotNull { .. } => "migration/vmstate.c vmstate_load_next: assert(!auto_alloc || *pptr == NULL)",
-            ValidMarkerWithoutAutoAlloc => "migration/vmstate.c vmstate_load_next: assert(auto_alloc)",
-            NullElementNotArrayOfPointer => "migration/vmstate.c: assert(field->flags & VMS_ARRAY_OF_POINTER)",
-            MustExistOnSave => "migration/vmstate.c vmstate_save_vmsd_v: assert(!(field->flags & VMS_MUST_EXIST))",
-            GMallocAbort { .. } => "migration/vmstate.c vmstate_handle_alloc: g_malloc aborts on failure",
+            NullPointerBase { .. } => {
+                "migration/vmstate.c: assert(first_elem || !n_elems || !size)"
+            }
+            AutoAllocSlotNotNull { .. } => {
+                "migration/vmstate.c vmstate_load_next: assert(!auto_alloc || *pptr == NULL)"
+            }
+            ValidMarkerWithoutAutoAlloc => {
+                "migration/vmstate.c vmstate_load_next: assert(auto_alloc)"
+            }
+            NullElementNotArrayOfPointer => {
+                "migration/vmstate.c: assert(field->flags & VMS_ARRAY_OF_POINTER)"
+            }
+            MustExistOnSave => {
+                "migration/vmstate.c vmstate_save_vmsd_v: assert(!(field->flags & VMS_MUST_EXIST))"
+            }
+            GMallocAbort { .. } => {
+                "migration/vmstate.c vmstate_handle_alloc: g_malloc aborts on failure"
+            }
             Check(_) => "migration/savevm.c vmstate_check: assert / g_assert_not_reached",
             Memory(_) => "C undefined behaviour: access outside the device's memory",
             NegativeSize(_) => "C undefined behaviour: negative int size from vmstate_size",
-            BadIndirectWidth(_) => "migration/vmstate.c vmstate_read_from_offset: unsupported width",
+            BadIndirectWidth(_) => {
+                "migration/vmstate.c vmstate_read_from_offset: unsupported width"
+            }
             MissingInfo => "C undefined behaviour: field->info is NULL",
             MissingVmsd => "C undefined behaviour: field->vmsd is NULL",
             ElementLimit(_) | OutputLimit(_) => "model limit (no QEMU counterpart)",

@@ -8,9 +8,16 @@ use crate::vmsd::{Field, Indirect};
 
 /// `vmstate_field_exists`: `field_exists` is the sole truth when present,
 /// otherwise the field exists from its `version_id` on.
-pub fn field_exists(field: &Field, heap: &Heap, opaque: Addr, version_id: i32) -> Result<bool, ErrorKind> {
+pub fn field_exists(
+    field: &Field,
+    heap: &Heap,
+    opaque: Addr,
+    version_id: i32,
+) -> Result<bool, ErrorKind> {
     match &field.field_exists {
-        Some(test) => test.eval(heap, opaque, version_id).map_err(ErrorKind::Memory),
+        Some(test) => test
+            .eval(heap, opaque, version_id)
+            .map_err(ErrorKind::Memory),
         None => Ok(field.version_id <= version_id),
     }
 }

@@ -15,7 +15,13 @@ pub const MARKER_VALID: u8 = 0x31;
 const UNUSED_CHUNK: usize = 1024;
 
 /// `info->put(f, pv, size, field, vmdesc)`.
-pub fn put(info: Info, f: &mut QemuFileOut, heap: &Heap, pv: Addr, size: i32) -> Result<(), ErrorKind> {
+pub fn put(
+    info: Info,
+    f: &mut QemuFileOut,
+    heap: &Heap,
+    pv: Addr,
+    size: i32,
+) -> Result<(), ErrorKind> {
     let mem = ErrorKind::Memory;
     match info.scalar_width() {
         // put_bool: qemu_put_byte(f, *v) with `bool *v`: any non-zero byte is true.
@@ -41,7 +47,13 @@ pub fn put(info: Info, f: &mut QemuFileOut, heap: &Heap, pv: Addr, size: i32) ->
 
 /// `info->get(f, pv, size, field)`. A read past the end is not an error
 /// here: the sticky file error is checked by the caller.
-pub fn get(info: Info, f: &mut QemuFileIn, heap: &mut Heap, pv: Addr, size: i32) -> Result<(), ErrorKind> {
+pub fn get(
+    info: Info,
+    f: &mut QemuFileIn,
+    heap: &mut Heap,
+    pv: Addr,
+    size: i32,
+) -> Result<(), ErrorKind> {
     let mem = ErrorKind::Memory;
     let Some(w) = info.scalar_width() else {
         let size = buffer_size(info, size)?;
@@ -58,7 +70,11 @@ pub fn get(info: Info, f: &mut QemuFileIn, heap: &mut Heap, pv: Addr, size: i32)
     match info {
         // get_bool: *v = qemu_get_byte(f): C's int-to-bool conversion.
         Info::Bool => heap.write(pv, &[(incoming != 0) as u8]).map_err(mem),
-        Info::Int32Equal | Info::Uint8Equal | Info::Uint16Equal | Info::Uint32Equal | Info::Uint64Equal => {
+        Info::Int32Equal
+        | Info::Uint8Equal
+        | Info::Uint16Equal
+        | Info::Uint32Equal
+        | Info::Uint64Equal => {
             // get_*_equal: compare with the current value, never store.
             let local = heap.read_uint(pv, w).map_err(mem)?;
             if local == incoming {
@@ -81,7 +97,9 @@ pub fn get(info: Info, f: &mut QemuFileIn, heap: &mut Heap, pv: Addr, size: i32)
                 Err(ErrorKind::Int32LeOutOfRange { incoming, local })
             }
         }
-        _ => heap.write(pv, &incoming.to_le_bytes()[..w as usize]).map_err(mem),
+        _ => heap
+            .write(pv, &incoming.to_le_bytes()[..w as usize])
+            .map_err(mem),
     }
 }
 

@@ -29,7 +29,9 @@ pub use check::check;
 pub use dialect::{Dialect, Flag};
 pub use error::{CheckRule, Error, ErrorKind, Outcome};
 pub use field::{element_addr, is_array, is_dynamic_array, n_elems, size};
-pub use heap::{Addr, Allocation, Allocator, Heap, HeapError, HeapLimits, Origin, POINTER_SIZE, UNINIT_BYTE};
+pub use heap::{
+    Addr, Allocation, Allocator, Heap, HeapError, HeapLimits, Origin, POINTER_SIZE, UNINIT_BYTE,
+};
 pub use info::{MARKER_NULL, MARKER_VALID};
 pub use vmsd::{Field, Indirect, Info, Test, Vmsd};
 
@@ -64,7 +66,13 @@ pub fn save_state(d: Dialect, vmsd: &Vmsd, heap: &Heap, opaque: Addr) -> Result<
 }
 
 /// [`save_state`] with explicit limits.
-pub fn save_state_with(d: Dialect, vmsd: &Vmsd, heap: &Heap, opaque: Addr, limits: &Limits) -> Result<Vec<u8>, Error> {
+pub fn save_state_with(
+    d: Dialect,
+    vmsd: &Vmsd,
+    heap: &Heap,
+    opaque: Addr,
+    limits: &Limits,
+) -> Result<Vec<u8>, Error> {
     save::save_state(d, vmsd, heap, opaque, limits)
 }
 
@@ -78,7 +86,15 @@ pub fn load_state(
     version_id: i32,
     stream: &[u8],
 ) -> Result<usize, Error> {
-    load::load_state(d, vmsd, heap, opaque, version_id, stream, &Limits::default())
+    load::load_state(
+        d,
+        vmsd,
+        heap,
+        opaque,
+        version_id,
+        stream,
+        &Limits::default(),
+    )
 }
 
 /// [`load_state`] with explicit limits.

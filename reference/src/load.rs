@@ -59,7 +59,13 @@ impl Loader<'_, '_> {
     }
 
     /// `vmstate_load_vmsd`
-    fn load_vmsd(&mut self, vmsd: &Vmsd, opaque: Addr, version_id: i32, path: &str) -> Result<(), Error> {
+    fn load_vmsd(
+        &mut self,
+        vmsd: &Vmsd,
+        opaque: Addr,
+        version_id: i32,
+        path: &str,
+    ) -> Result<(), Error> {
         let d = self.d;
         if version_id > vmsd.version_id {
             let kind = ErrorKind::VersionTooNew {
@@ -86,16 +92,24 @@ impl Loader<'_, '_> {
             }
         }
         if vmsd.terminator != d.end() {
-            let kind = ErrorKind::TerminatorNotEnd { flags: vmsd.terminator };
+            let kind = ErrorKind::TerminatorNotEnd {
+                flags: vmsd.terminator,
+            };
             return Err(self.err(kind, path));
         }
         self.load_subsections(vmsd, opaque, path)
     }
 
     /// The body of the field loop of `vmstate_load_vmsd`.
-    fn load_field_elements(&mut self, field: &Field, opaque: Addr, fpath: &str) -> Result<(), Error> {
+    fn load_field_elements(
+        &mut self,
+        field: &Field,
+        opaque: Addr,
+        fpath: &str,
+    ) -> Result<(), Error> {
         let d = self.d;
-        let n_elems = field::n_elems(d, field, self.heap, opaque).map_err(|k| self.err(k, fpath))?;
+        let n_elems =
+            field::n_elems(d, field, self.heap, opaque).map_err(|k| self.err(k, fpath))?;
         let size = field::size(d, field, self.heap, opaque).map_err(|k| self.err(k, fpath))?;
         let slot = opaque.wrapping_add(field.offset);
         self.handle_alloc(field, slot, size, n_elems, fpath)?;
@@ -136,7 +150,14 @@ impl Loader<'_, '_> {
     /// `vmstate_handle_alloc` (qemu-10.x, qemu-11.1) and the allocating half
     /// of alloc-combo's `vmstate_first`. Never frees the old pointer, never
     /// zeroes the new buffer.
-    fn handle_alloc(&mut self, field: &Field, slot: Addr, size: i32, n_elems: i32, path: &str) -> Result<(), Error> {
+    fn handle_alloc(
+        &mut self,
+        field: &Field,
+        slot: Addr,
+        size: i32,
+        n_elems: i32,
+        path: &str,
+    ) -> Result<(), Error> {
         let d = self.d;
         if !(d.has(field.flags, Flag::Pointer) && d.has(field.flags, Flag::Alloc)) {
             return Ok(());
@@ -161,21 +182,29 @@ impl Loader<'_, '_> {
                 if size == 0 || n == 0 {
                     return Ok(());
                 }
-                let total = size.checked_mul(n).ok_or_else(|| {
-                    self.err(ErrorKind::AllocFailed { size: u64::MAX }, path)
-                })?;
+                let total = size
+                    .checked_mul(n)
+                    .ok_or_else(|| self.err(ErrorKind::AllocFailed { size: u64::MAX }, path))?;
                 self.heap
                     .malloc(total, Allocator::GTryMalloc, path)
                     .map_err(|_| self.err(ErrorKind::AllocFailed { size: total }, path))?
             }
         };
-        self.heap.write_ptr(slot, new).map_err(|e| self.mem(e, path))
+        self.heap
+            .write_ptr(slot, new)
+            .map_err(|e| self.mem(e, path))
     }
 
     /// Which object element `i` loads into, or None to skip it: the marker
     /// logic of each dialect (`vmstate_load_next` in qemu-11.1,
     /// `vmstate_next` in alloc-combo, the inline NULL check in qemu-10.x).
-    fn load_next(&mut self, field: &Field, ptr: Addr, size: i32, path: &str) -> Result<Option<Addr>, Error> {
+    fn load_next(
+        &mut self,
+        field: &Field,
+        ptr: Addr,
+        size: i32,
+        path: &str,
+    ) -> Result<Option<Addr>, Error> {
         let d = self.d;
         let aop = d.has(field.flags, Flag::ArrayOfPointer);
         match d {
@@ -255,7 +284,9 @@ impl Loader<'_, '_> {
             .heap
             .malloc(field.size, Allocator::GMalloc0, path)
             .map_err(|_| self.err(ErrorKind::GMallocAbort { size: field.size }, path))?;
-        self.heap.write_ptr(pptr, new).map_err(|e| self.mem(e, path))?;
+        self.heap
+            .write_ptr(pptr, new)
+            .map_err(|e| self.mem(e, path))?;
         Ok(new)
     }
 
@@ -263,13 +294,21 @@ impl Loader<'_, '_> {
     fn load_field(&mut self, field: &Field, pv: Addr, size: i32, path: &str) -> Result<(), Error> {
         let d = self.d;
         if d.has(field.flags, Flag::Struct) {
-            let vmsd = field.vmsd.as_deref().ok_or_else(|| self.err(ErrorKind::MissingVmsd, path))?;
+            let vmsd = field
+                .vmsd
+                .as_deref()
+                .ok_or_else(|| self.err(ErrorKind::MissingVmsd, path))?;
             self.load_vmsd(vmsd, pv, vmsd.version_id, path)
         } else if d.has(field.flags, Flag::Vstruct) {
-            let vmsd = field.vmsd.as_deref().ok_or_else(|| self.err(ErrorKind::MissingVmsd, path))?;
+            let vmsd = field
+                .vmsd
+                .as_deref()
+                .ok_or_else(|| self.err(ErrorKind::MissingVmsd, path))?;
             self.load_vmsd(vmsd, pv, field.struct_version_id, path)
         } else {
-            let info = field.info.ok_or_else(|| self.err(ErrorKind::MissingInfo, path))?;
+            let info = field
+                .info
+                .ok_or_else(|| self.err(ErrorKind::MissingInfo, path))?;
             let at = self.f.pos();
             info::get(info, &mut self.f, self.heap, pv, size).map_err(|k| Error::new(k, at, path))
         }
@@ -293,7 +332,11 @@ impl Loader<'_, '_> {
             if !idstr.starts_with(name) {
                 return Ok(());
             }
-            let Some(sub) = vmsd.subsections.iter().find(|s| c_str(s.name.as_bytes()) == idstr) else {
+            let Some(sub) = vmsd
+                .subsections
+                .iter()
+                .find(|s| c_str(s.name.as_bytes()) == idstr)
+            else {
                 let kind = ErrorKind::SubsectionNotFound {
                     name: String::from_utf8_lossy(idstr).into_owned(),
                 };

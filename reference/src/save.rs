@@ -1,6 +1,7 @@
 //! Save: `vmstate_save_vmsd_v` and `vmstate_subsection_save`
 //! (migration/vmstate.c). Save only reads the heap.
 
+use crate::Limits;
 use crate::dialect::{Dialect, Flag};
 use crate::error::{Error, ErrorKind};
 use crate::field::{self, element_addr, element_path, is_array, is_dynamic_array, subsection_path};
@@ -8,10 +9,15 @@ use crate::heap::{Addr, Heap};
 use crate::info;
 use crate::qemu_file::QemuFileOut;
 use crate::vmsd::{Field, Vmsd};
-use crate::Limits;
 
 /// `vmstate_save_state`: saves the object at `opaque` with `vmsd`'s own version.
-pub fn save_state(d: Dialect, vmsd: &Vmsd, heap: &Heap, opaque: Addr, limits: &Limits) -> Result<Vec<u8>, Error> {
+pub fn save_state(
+    d: Dialect,
+    vmsd: &Vmsd,
+    heap: &Heap,
+    opaque: Addr,
+    limits: &Limits,
+) -> Result<Vec<u8>, Error> {
     let mut saver = Saver {
         d,
         heap,
@@ -37,7 +43,13 @@ impl Saver<'_> {
     }
 
     /// `vmstate_save_vmsd_v`
-    fn save_vmsd(&mut self, vmsd: &Vmsd, opaque: Addr, version_id: i32, path: &str) -> Result<(), Error> {
+    fn save_vmsd(
+        &mut self,
+        vmsd: &Vmsd,
+        opaque: Addr,
+        version_id: i32,
+        path: &str,
+    ) -> Result<(), Error> {
         let d = self.d;
         for field in &vmsd.fields {
             let fpath = format!("{path}.{}", field.name);
@@ -52,20 +64,31 @@ impl Saver<'_> {
             self.save_field_elements(field, opaque, &fpath)?;
         }
         if vmsd.terminator != d.end() {
-            let kind = ErrorKind::TerminatorNotEnd { flags: vmsd.terminator };
+            let kind = ErrorKind::TerminatorNotEnd {
+                flags: vmsd.terminator,
+            };
             return Err(self.err(kind, path));
         }
         self.save_subsections(vmsd, opaque, path)
     }
 
     /// The body of the field loop of `vmstate_save_vmsd_v`.
-    fn save_field_elements(&mut self, field: &Field, opaque: Addr, fpath: &str) -> Result<(), Error> {
+    fn save_field_elements(
+        &mut self,
+        field: &Field,
+        opaque: Addr,
+        fpath: &str,
+    ) -> Result<(), Error> {
         let d = self.d;
-        let n_elems = field::n_elems(d, field, self.heap, opaque).map_err(|k| self.err(k, fpath))?;
+        let n_elems =
+            field::n_elems(d, field, self.heap, opaque).map_err(|k| self.err(k, fpath))?;
         let size = field::size(d, field, self.heap, opaque).map_err(|k| self.err(k, fpath))?;
         let mut first_elem = opaque.wrapping_add(field.offset);
         if d.has(field.flags, Flag::Pointer) {
-            first_elem = self.heap.read_ptr(first_elem).map_err(|e| self.err(ErrorKind::Memory(e), fpath))?;
+            first_elem = self
+                .heap
+                .read_ptr(first_elem)
+                .map_err(|e| self.err(ErrorKind::Memory(e), fpath))?;
             if first_elem == 0 && n_elems > 0 && size != 0 {
                 return Err(self.err(ErrorKind::NullPointerBase { n_elems }, fpath));
             }
@@ -91,12 +114,21 @@ impl Saver<'_> {
     }
 
     /// One iteration of the element loop: the NULL marker logic, then the element.
-    fn save_element(&mut self, field: &Field, elem: Addr, size: i32, path: &str) -> Result<(), Error> {
+    fn save_element(
+        &mut self,
+        field: &Field,
+        elem: Addr,
+        size: i32,
+        path: &str,
+    ) -> Result<(), Error> {
         let d = self.d;
         let aop = d.has(field.flags, Flag::ArrayOfPointer);
         let mut curr_elem = elem;
         if aop {
-            curr_elem = self.heap.read_ptr(elem).map_err(|e| self.err(ErrorKind::Memory(e), path))?;
+            curr_elem = self
+                .heap
+                .read_ptr(elem)
+                .map_err(|e| self.err(ErrorKind::Memory(e), path))?;
         }
         if d == Dialect::Qemu10 {
             // if (!curr_elem && size): write the nullptr placeholder, do not follow
@@ -128,13 +160,21 @@ impl Saver<'_> {
     fn save_field(&mut self, field: &Field, pv: Addr, size: i32, path: &str) -> Result<(), Error> {
         let d = self.d;
         if d.has(field.flags, Flag::Struct) {
-            let vmsd = field.vmsd.as_deref().ok_or_else(|| self.err(ErrorKind::MissingVmsd, path))?;
+            let vmsd = field
+                .vmsd
+                .as_deref()
+                .ok_or_else(|| self.err(ErrorKind::MissingVmsd, path))?;
             self.save_vmsd(vmsd, pv, vmsd.version_id, path)
         } else if d.has(field.flags, Flag::Vstruct) {
-            let vmsd = field.vmsd.as_deref().ok_or_else(|| self.err(ErrorKind::MissingVmsd, path))?;
+            let vmsd = field
+                .vmsd
+                .as_deref()
+                .ok_or_else(|| self.err(ErrorKind::MissingVmsd, path))?;
             self.save_vmsd(vmsd, pv, field.struct_version_id, path)
         } else {
-            let info = field.info.ok_or_else(|| self.err(ErrorKind::MissingInfo, path))?;
+            let info = field
+                .info
+                .ok_or_else(|| self.err(ErrorKind::MissingInfo, path))?;
             let at = self.f.pos();
             info::put(info, &mut self.f, self.heap, pv, size).map_err(|k| Error::new(k, at, path))
         }
@@ -156,7 +196,9 @@ impl Saver<'_> {
             }
             let name = sub.name.as_bytes();
             let len = name.len() as u8; // uint8_t len = strlen(vmsdsub->name)
-            self.f.check_room(6 + len as u64).map_err(|k| self.err(k, &spath))?;
+            self.f
+                .check_room(6 + len as u64)
+                .map_err(|k| self.err(k, &spath))?;
             self.f.put_byte(crate::QEMU_VM_SUBSECTION);
             self.f.put_byte(len);
             self.f.put_buffer(&name[..len as usize]);

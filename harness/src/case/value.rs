@@ -1,0 +1,292 @@
+//! Object states as JSON values, typed by C declarations: written onto the
+//! simulated heap (caller-prepared memory) and read back for comparison.
+//!
+//! - integers: JSON numbers; `bool`: true/false (or 0/1);
+//! - arrays: JSON arrays (shorter ones are zero-filled), `uint8_t` arrays
+//!   also as hex strings;
+//! - structs: objects (missing members are zero);
+//! - pointers: `null` for NULL; otherwise the pointee, or an array of
+//!   pointees for a pointer to the first of several objects.
+
+use super::ctype::{CType, Types};
+use serde_json::{Map, Value, json};
+use vmstate_reference::{Addr, Heap};
+
+/// Writes `v` as a `ty` at `addr`, allocating pointees as prepared memory.
+pub fn write(
+    heap: &mut Heap,
+    types: &Types,
+    ty: &CType,
+    addr: Addr,
+    v: &Value,
+    path: &str,
+) -> Result<(), String> {
+    let mem = |e: vmstate_reference::HeapError| format!("{path}: {e}");
+    match ty {
+        CType::Bool => {
+            let b = match v {
+                Value::Bool(b) => *b as u8,
+                Value::Number(n) => {
+                    n.as_u64().ok_or_else(|| format!("{path}: bad bool {v}"))? as u8
+                }
+                _ => return Err(format!("{path}: expected bool, got {v}")),
+            };
+            heap.write(addr, &[b]).map_err(mem)
+        }
+        CType::Int { width, signed } => {
+            let raw = int_bits(v, *width, *signed)
+                .ok_or_else(|| format!("{path}: {v} is not a {}", type_name(ty)))?;
+            heap.write(addr, &raw.to_le_bytes()[..*width as usize])
+                .map_err(mem)
+        }
+        CType::Array(elem, n) => {
+            if let (Value::String(s), CType::Int { width: 1, .. }) = (v, elem.as_ref()) {
+                let bytes = parse_hex(s).map_err(|e| format!("{path}: {e}"))?;
+                if bytes.len() as u64 > *n {
+                    return Err(format!("{path}: {} bytes for a [{n}] array", bytes.len()));
+                }
+                return heap.write(addr, &bytes).map_err(mem);
+            }
+            let items = v
+                .as_array()
+                .ok_or_else(|| format!("{path}: expected an array, got {v}"))?;
+            if items.len() as u64 > *n {
+                return Err(format!("{path}: {} values for a [{n}] array", items.len()));
+            }
+            let stride = types.size_of(elem)?;
+            for (i, item) in items.iter().enumerate() {
+                write(
+                    heap,
+                    types,
+                    elem,
+                    addr + stride * i as u64,
+                    item,
+                    &format!("{path}[{i}]"),
+                )?;
+            }
+            Ok(())
+        }
+        CType::Struct(name) => {
+            let layout = types.get(name)?;
+            let obj = v
+                .as_object()
+                .ok_or_else(|| format!("{path}: expected an object, got {v}"))?;
+            for (key, item) in obj {
+                let m = layout
+                    .member(key)
+                    .ok_or_else(|| format!("{path}: {name} has no member {key}"))?;
+                write(
+                    heap,
+                    types,
+                    &m.ty,
+                    addr + m.offset,
+                    item,
+                    &format!("{path}.{key}"),
+                )?;
+            }
+            Ok(())
+        }
+        CType::Pointer(pointee) => {
+            let target = match v {
+                Value::Null => 0,
+                _ => alloc_pointee(heap, types, pointee, v, path)?,
+            };
+            heap.write_ptr(addr, target).map_err(mem)
+        }
+    }
+}
+
+/// Allocates one pointee, or an array of them when `v` is an array (or a
+/// hex string for bytes) and the pointee is not itself an array.
+fn alloc_pointee(
+    heap: &mut Heap,
+    types: &Types,
+    pointee: &CType,
+    v: &Value,
+    path: &str,
+) -> Result<Addr, String> {
+    let size = types.size_of(pointee)?;
+    let items: Vec<Value> = match (v, pointee) {
+        (Value::String(s), CType::Int { width: 1, .. }) => parse_hex(s)
+            .map_err(|e| format!("{path}: {e}"))?
+            .into_iter()
+            .map(Value::from)
+            .collect(),
+        (Value::Array(a), t) if t.array_elem().is_none() => a.clone(),
+        _ => vec![v.clone()],
+    };
+    let total = size
+        .checked_mul(items.len() as u64)
+        .filter(|&t| t <= 1 << 30)
+        .ok_or("pointee too large")?;
+    let base = heap
+        .alloc_prepared(vec![0; total as usize])
+        .map_err(|e| format!("{path}: {e}"))?;
+    for (i, item) in items.iter().enumerate() {
+        write(
+            heap,
+            types,
+            pointee,
+            base + size * i as u64,
+            item,
+            &format!("{path}[{i}]"),
+        )?;
+    }
+    Ok(base)
+}
+
+/// Reads a `ty` at `addr` as JSON. Pointers are followed: the pointee is a
+/// single value when its allocation holds exactly one, else an array of
+/// every object up to the allocation's end.
+pub fn read(
+    heap: &Heap,
+    types: &Types,
+    ty: &CType,
+    addr: Addr,
+    depth: usize,
+) -> Result<Value, String> {
+    if depth > 64 {
+        return Err("pointer chain too deep".into());
+    }
+    let mem = |e: vmstate_reference::HeapError| e.to_string();
+    Ok(match ty {
+        CType::Bool => Value::Bool(heap.read(addr, 1).map_err(mem)?[0] != 0),
+        CType::Int { width, signed } => {
+            let raw = heap.read_uint(addr, *width).map_err(mem)?;
+            if *signed {
+                let shift = 64 - 8 * width;
+                json!(((raw << shift) as i64) >> shift)
+            } else {
+                json!(raw)
+            }
+        }
+        CType::Array(elem, n) => {
+            let stride = types.size_of(elem)?;
+            let items: Result<Vec<Value>, String> = (0..*n)
+                .map(|i| read(heap, types, elem, addr + stride * i, depth))
+                .collect();
+            Value::Array(items?)
+        }
+        CType::Struct(name) => {
+            let layout = types.get(name)?;
+            let mut obj = Map::new();
+            for m in &layout.members {
+                obj.insert(
+                    m.name.clone(),
+                    read(heap, types, &m.ty, addr + m.offset, depth)?,
+                );
+            }
+            Value::Object(obj)
+        }
+        CType::Pointer(pointee) => {
+            let target = heap.read_ptr(addr).map_err(mem)?;
+            if target == 0 {
+                return Ok(Value::Null);
+            }
+            let alloc = heap
+                .allocation_at(target)
+                .ok_or_else(|| format!("dangling pointer {target:#x}"))?;
+            let size = types.size_of(pointee)?.max(1);
+            let count = (alloc.end().saturating_sub(target)) / size;
+            let items: Result<Vec<Value>, String> = (0..count)
+                .map(|i| read(heap, types, pointee, target + size * i, depth + 1))
+                .collect();
+            let mut items = items?;
+            if items.len() == 1 {
+                items.pop().expect("one item")
+            } else {
+                Value::Array(items)
+            }
+        }
+    })
+}
+
+/// The same shape with every scalar zero: the default destination.
+pub fn zeroed(v: &Value) -> Value {
+    match v {
+        Value::Bool(_) => Value::Bool(false),
+        Value::Number(_) => json!(0),
+        Value::String(s) => Value::String("00".repeat(parse_hex(s).map(|b| b.len()).unwrap_or(0))),
+        Value::Array(a) => Value::Array(a.iter().map(zeroed).collect()),
+        Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (k.clone(), zeroed(v))).collect()),
+        Value::Null => Value::Null,
+    }
+}
+
+/// The two's-complement bits of an integer JSON value that fits `width`.
+fn int_bits(v: &Value, width: u64, signed: bool) -> Option<u64> {
+    let bits = 8 * width as u32;
+    if let Some(u) = v.as_u64() {
+        let max = if signed {
+            (1u128 << (bits - 1)) - 1
+        } else {
+            (1u128 << bits) - 1
+        };
+        return ((u as u128) <= max).then_some(u);
+    }
+    let i = v.as_i64()?;
+    let min = -(1i128 << (bits - 1));
+    (signed && (i as i128) >= min).then_some(i as u64 & (u64::MAX >> (64 - bits)))
+}
+
+fn type_name(ty: &CType) -> String {
+    match ty {
+        CType::Int { width, signed } => {
+            format!("{}int{}_t", if *signed { "" } else { "u" }, width * 8)
+        }
+        other => format!("{other:?}"),
+    }
+}
+
+/// Hex bytes, ignoring white space and `|` separators.
+pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
+    let clean: String = s
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '|')
+        .collect();
+    hex::decode(clean).map_err(|e| format!("bad hex {s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn write_then_read_round_trips() {
+        let decls = BTreeMap::from([
+            ("S".to_string(), "uint32_t a; uint16_t b;".to_string()),
+            (
+                "P".to_string(),
+                "int8_t x; S **arr; int32_t *ar[3]; uint8_t buf[4];".to_string(),
+            ),
+        ]);
+        let types = Types::new(&decls).unwrap();
+        let state = json!({
+            "x": -65,
+            "arr": [{"a": 1, "b": 2}, null],
+            "ar": [7, null, -1],
+            "buf": [1, 2, 3, 4]
+        });
+        let mut heap = Heap::default();
+        let p = heap
+            .alloc_prepared(vec![0; types.get("P").unwrap().size as usize])
+            .unwrap();
+        let ty = CType::Struct("P".into());
+        write(&mut heap, &types, &ty, p, &state, "p").unwrap();
+        assert_eq!(read(&heap, &types, &ty, p, 0).unwrap(), state);
+        assert_eq!(
+            zeroed(&json!({"a": [1, null], "h": "0102"})),
+            json!({"a": [0, null], "h": "0000"})
+        );
+    }
+
+    #[test]
+    fn integers_must_fit() {
+        assert_eq!(int_bits(&json!(255), 1, false), Some(255));
+        assert_eq!(int_bits(&json!(256), 1, false), None);
+        assert_eq!(int_bits(&json!(-1), 2, true), Some(0xffff));
+        assert_eq!(int_bits(&json!(-1), 2, false), None);
+        assert_eq!(int_bits(&json!(-129), 1, true), None);
+    }
+}
