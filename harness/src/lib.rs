@@ -2,3 +2,4 @@
 //! stream parser and the `vmstate-harness` CLI.
 
 pub mod case;
+pub mod codec;

@@ -250,6 +250,16 @@ impl Heap {
         Ok(())
     }
 
+    /// Mutable access to `len` bytes at `addr` inside one live allocation.
+    pub fn slice_mut(&mut self, addr: Addr, len: u64) -> Result<&mut [u8], HeapError> {
+        if len == 0 {
+            return Ok(&mut []);
+        }
+        let (base, start) = self.locate(addr, len)?;
+        let a = self.allocations.get_mut(&base).expect("located allocation");
+        Ok(&mut a.bytes[start..start + len as usize])
+    }
+
     /// Reads an unsigned host-order integer of `width` bytes (1, 2, 4 or 8).
     pub fn read_uint(&self, addr: Addr, width: u64) -> Result<u64, HeapError> {
         let bytes = self.read(addr, width)?;

@@ -1,0 +1,406 @@
+//! Optimized load: dense scalar arrays converted in bulk straight into the
+//! heap, markers and allocation in one pass per slot, paths rendered only
+//! on error. Reads past the end behave as `QEMUFile` does: zeros, and a
+//! sticky error noticed after the element.
+
+use super::plan::{Alloc, Elem, FieldPlan, Slots, VmsdPlan, c_str};
+use super::walk::{self, Path, Seg, stride_at};
+use vmstate_reference::{
+    Addr, Allocator, Error, ErrorKind, Heap, Info, Limits, MARKER_NULL, MARKER_VALID, QEMU_VM_SUBSECTION,
+};
+
+pub struct Loader<'p, 'h, 's> {
+    heap: &'h mut Heap,
+    input: &'s [u8],
+    pos: usize,
+    eof: bool,
+    path: Path<'p>,
+    elements: u64,
+    limits: Limits,
+}
+
+pub fn load(
+    plan: &VmsdPlan,
+    heap: &mut Heap,
+    opaque: Addr,
+    version_id: i32,
+    input: &[u8],
+    limits: &Limits,
+) -> Result<usize, Error> {
+    let mut l = Loader {
+        heap,
+        input,
+        pos: 0,
+        eof: false,
+        path: Path::new(&plan.name),
+        elements: 0,
+        limits: *limits,
+    };
+    l.load_vmsd(plan, opaque, version_id)?;
+    if l.eof {
+        return Err(Error::new(ErrorKind::Eof, input.len(), plan.name.as_str()));
+    }
+    Ok(l.pos)
+}
+
+impl<'p> Loader<'p, '_, '_> {
+    fn err(&self, kind: ErrorKind) -> Error {
+        self.path.error(kind, self.pos)
+    }
+
+    fn err_at(&self, kind: ErrorKind, at: usize) -> Error {
+        self.path.error(kind, at)
+    }
+
+    fn byte(&mut self) -> u8 {
+        match self.input.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                b
+            }
+            None => {
+                self.eof = true;
+                0
+            }
+        }
+    }
+
+    /// Up to 8 bytes big-endian; missing bytes are zeros.
+    fn be(&mut self, w: usize) -> u64 {
+        let avail = (self.input.len() - self.pos).min(w);
+        let mut v = 0u64;
+        for &b in &self.input[self.pos..self.pos + avail] {
+            v = (v << 8) | b as u64;
+        }
+        self.pos += avail;
+        if avail < w {
+            self.eof = true;
+            v = v.checked_shl(8 * (w - avail) as u32).unwrap_or(0);
+        }
+        v
+    }
+
+    fn load_vmsd(&mut self, plan: &'p VmsdPlan, opaque: Addr, version_id: i32) -> Result<(), Error> {
+        if version_id > plan.version_id {
+            return Err(self.err(ErrorKind::VersionTooNew { incoming: version_id, local: plan.version_id }));
+        }
+        if version_id < plan.minimum_version_id {
+            let kind = ErrorKind::VersionTooOld { incoming: version_id, minimum: plan.minimum_version_id };
+            return Err(self.err(kind));
+        }
+        for field in &plan.fields {
+            self.path.push(Seg::Field(&field.name));
+            let exists = walk::exists(field, self.heap, opaque, version_id).map_err(|k| self.err(k))?;
+            if exists {
+                self.load_field(field, opaque)?;
+            } else if field.must_exist {
+                return Err(self.err(ErrorKind::InputValidationFailed));
+            }
+            self.path.pop();
+        }
+        if let Some(flags) = plan.bad_terminator {
+            return Err(self.err(ErrorKind::TerminatorNotEnd { flags }));
+        }
+        self.load_subsections(plan, opaque)
+    }
+
+    fn load_field(&mut self, field: &'p FieldPlan, opaque: Addr) -> Result<(), Error> {
+        let n = walk::n_elems(field, self.heap, opaque).map_err(|k| self.err(k))?;
+        let size = walk::size(field, self.heap, opaque).map_err(|k| self.err(k))?;
+        let slot = opaque.wrapping_add(field.offset);
+        self.handle_alloc(field, slot, size, n)?;
+        let mut first = slot;
+        if field.pointer {
+            first = self.heap.read_ptr(slot).map_err(|e| self.err(ErrorKind::Memory(e)))?;
+            if first == 0 && n > 0 && size != 0 {
+                return Err(self.err(ErrorKind::NullPointerBase { n_elems: n }));
+            }
+        }
+        if size < 0 && n > 0 {
+            return Err(self.err(ErrorKind::NegativeSize(size as i64)));
+        }
+        if n <= 0 {
+            return Ok(());
+        }
+        if self.elements + n as u64 <= self.limits.max_elements
+            && let (Slots::Direct { .. } | Slots::DynamicDirect, Elem::Info(info)) = (field.slots, &field.elem)
+            && let Some(done) = self.bulk_scalars(field, *info, first, n, size)
+        {
+            self.elements += n as u64;
+            return done;
+        }
+        for i in 0..n {
+            if field.array {
+                self.path.push(Seg::Index(i));
+            }
+            self.elements += 1;
+            if self.elements > self.limits.max_elements {
+                return Err(self.err(ErrorKind::ElementLimit(self.limits.max_elements)));
+            }
+            if let Some(curr) = self.next_elem(field, stride_at(first, size, i), size)? {
+                self.load_value(field, curr, size)?;
+                if self.eof {
+                    return Err(self.err_at(ErrorKind::Eof, self.input.len()));
+                }
+            }
+            if field.array {
+                self.path.pop();
+            }
+        }
+        Ok(())
+    }
+
+    /// A dense run of plain scalars converted from big-endian in one pass.
+    /// None when the fast path does not apply (nothing was touched).
+    fn bulk_scalars(
+        &mut self,
+        field: &FieldPlan,
+        info: Info,
+        first: Addr,
+        n: i32,
+        size: i32,
+    ) -> Option<Result<(), Error>> {
+        let w = info.scalar_width()?;
+        let plain = !matches!(
+            info,
+            Info::Int32Equal | Info::Uint8Equal | Info::Uint16Equal | Info::Uint32Equal | Info::Uint64Equal | Info::Int32Le
+        );
+        if !plain || size as u64 != w || first == 0 {
+            return None;
+        }
+        let w = w as usize;
+        let avail = ((self.input.len() - self.pos) / w).min(n as usize);
+        let src = &self.input[self.pos..];
+        let dst = self.heap.slice_mut(first, (w * n as usize) as u64).ok()?;
+        let whole = avail * w;
+        match w {
+            1 if info == Info::Bool => dst[..whole].iter_mut().zip(src).for_each(|(d, s)| *d = (*s != 0) as u8),
+            1 => dst[..whole].copy_from_slice(&src[..whole]),
+            2 => swap::<2>(&mut dst[..whole], &src[..whole]),
+            4 => swap::<4>(&mut dst[..whole], &src[..whole]),
+            _ => swap::<8>(&mut dst[..whole], &src[..whole]),
+        }
+        self.pos += whole;
+        if avail == n as usize {
+            return Some(Ok(()));
+        }
+        // The first incomplete element reads its bytes then zeros, is stored,
+        // and only then is the sticky error noticed.
+        let v = self.be(w);
+        let bytes = if info == Info::Bool { [(v != 0) as u8, 0, 0, 0, 0, 0, 0, 0] } else { v.to_le_bytes() };
+        let elem_at = first + whole as u64;
+        self.heap.write(elem_at, &bytes[..w]).expect("inside the range checked above");
+        if field.array {
+            self.path.push(Seg::Index(avail as i32));
+        }
+        Some(Err(self.err_at(ErrorKind::Eof, self.input.len())))
+    }
+
+    /// `vmstate_handle_alloc` as each dialect has it.
+    fn handle_alloc(&mut self, field: &FieldPlan, slot: Addr, size: i32, n: i32) -> Result<(), Error> {
+        let (size, n) = (size as i64 as u64, n as i64 as u64);
+        let new = match field.alloc {
+            Alloc::None => return Ok(()),
+            Alloc::GMalloc => {
+                let total = size.wrapping_mul(n);
+                if total == 0 {
+                    return Ok(());
+                }
+                let path = self.path.render();
+                self.heap
+                    .malloc(total, Allocator::GMalloc, &path)
+                    .map_err(|_| self.err(ErrorKind::GMallocAbort { size: total }))?
+            }
+            Alloc::GTryMalloc => {
+                if size == 0 || n == 0 {
+                    return Ok(());
+                }
+                let total = size.checked_mul(n).ok_or_else(|| self.err(ErrorKind::AllocFailed { size: u64::MAX }))?;
+                let path = self.path.render();
+                self.heap
+                    .malloc(total, Allocator::GTryMalloc, &path)
+                    .map_err(|_| self.err(ErrorKind::AllocFailed { size: total }))?
+            }
+        };
+        self.heap.write_ptr(slot, new).map_err(|e| self.err(ErrorKind::Memory(e)))
+    }
+
+    /// The object element `ptr` loads into, or None to skip it.
+    fn next_elem(&mut self, field: &FieldPlan, ptr: Addr, size: i32) -> Result<Option<Addr>, Error> {
+        let read_ptr = |s: &Self, at| s.heap.read_ptr(at).map_err(|e| s.err(ErrorKind::Memory(e)));
+        match field.slots {
+            Slots::Direct { null_check } => {
+                if null_check && ptr == 0 && size != 0 {
+                    return Err(self.err(ErrorKind::NullElementNotArrayOfPointer));
+                }
+                Ok(Some(ptr))
+            }
+            Slots::DynamicDirect => Ok(Some(ptr)),
+            Slots::Nullptr10 => {
+                let curr = read_ptr(self, ptr)?;
+                if curr == 0 && size != 0 {
+                    let at = self.pos;
+                    let b = self.byte();
+                    if b != MARKER_NULL {
+                        return Err(self.err_at(ErrorKind::NullptrMarkerExpected(b), at));
+                    }
+                    return Ok(None);
+                }
+                Ok(Some(curr))
+            }
+            Slots::Marker11 { dynamic } => {
+                let slot = read_ptr(self, ptr)?;
+                if dynamic && slot != 0 {
+                    return Err(self.err(ErrorKind::AutoAllocSlotNotNull { slot }));
+                }
+                if slot != 0 {
+                    return Ok(Some(slot));
+                }
+                if !self.marker()? {
+                    return Ok(None);
+                }
+                if !dynamic {
+                    return Err(self.err(ErrorKind::ValidMarkerWithoutAutoAlloc));
+                }
+                let new = self.alloc_element(field, ptr)?;
+                Ok((new != 0).then_some(new))
+            }
+            Slots::MarkerCombo { dynamic } => {
+                let slot = read_ptr(self, ptr)?;
+                if !dynamic && slot != 0 {
+                    return Ok(Some(slot));
+                }
+                if !self.marker()? {
+                    return Ok(None);
+                }
+                if !dynamic {
+                    return Err(self.err(ErrorKind::ValidMarkerWithoutAutoAlloc));
+                }
+                let new = self.alloc_element(field, ptr)?;
+                Ok((new != 0).then_some(new))
+            }
+        }
+    }
+
+    /// A ptr marker: true for 0x31, false for 0x30, an error otherwise.
+    fn marker(&mut self) -> Result<bool, Error> {
+        let at = self.pos;
+        match self.byte() {
+            MARKER_NULL => Ok(false),
+            MARKER_VALID => Ok(true),
+            b => Err(self.err_at(ErrorKind::UnexpectedPtrMarker(b), at)),
+        }
+    }
+
+    /// A zeroed object of `field->size`, stored in the slot.
+    fn alloc_element(&mut self, field: &FieldPlan, pptr: Addr) -> Result<Addr, Error> {
+        let path = self.path.render();
+        let new = self
+            .heap
+            .malloc(field.field_size, Allocator::GMalloc0, &path)
+            .map_err(|_| self.err(ErrorKind::GMallocAbort { size: field.field_size }))?;
+        self.heap.write_ptr(pptr, new).map_err(|e| self.err(ErrorKind::Memory(e)))?;
+        Ok(new)
+    }
+
+    fn load_value(&mut self, field: &'p FieldPlan, pv: Addr, size: i32) -> Result<(), Error> {
+        match &field.elem {
+            Elem::Struct { plan, version } => self.load_vmsd(plan, pv, *version),
+            Elem::Info(info) => self.get(*info, pv, size),
+            Elem::MissingVmsd => Err(self.err(ErrorKind::MissingVmsd)),
+            Elem::MissingInfo => Err(self.err(ErrorKind::MissingInfo)),
+        }
+    }
+
+    /// `info->get` for one element.
+    fn get(&mut self, info: Info, pv: Addr, size: i32) -> Result<(), Error> {
+        let at = self.pos;
+        let mem = |s: &Self, e| s.err_at(ErrorKind::Memory(e), at);
+        let Some(w) = info.scalar_width() else {
+            let size = u64::try_from(size).map_err(|_| self.err_at(ErrorKind::NegativeSize(size as i64), at))?;
+            let take = (size as usize).min(self.input.len() - self.pos);
+            if info == Info::Buffer {
+                let input = &self.input[self.pos..self.pos + take];
+                let path = &self.path;
+                let dst = self.heap.slice_mut(pv, size).map_err(|e| path.error(ErrorKind::Memory(e), at))?;
+                dst[..take].copy_from_slice(input);
+            }
+            self.pos += take;
+            if take < size as usize {
+                self.eof = true;
+            }
+            return Ok(());
+        };
+        let v = self.be(w as usize);
+        let local = || -> Result<u64, vmstate_reference::HeapError> { self.heap.read_uint(pv, w) };
+        match info {
+            Info::Bool => self.heap.write(pv, &[(v != 0) as u8]).map_err(|e| mem(self, e)),
+            Info::Int32Equal | Info::Uint8Equal | Info::Uint16Equal | Info::Uint32Equal | Info::Uint64Equal => {
+                let local = local().map_err(|e| mem(self, e))?;
+                if local == v {
+                    Ok(())
+                } else {
+                    Err(self.err_at(ErrorKind::NotEqual { info: info.name(), local, incoming: v }, at))
+                }
+            }
+            Info::Int32Le => {
+                let local = local().map_err(|e| mem(self, e))? as u32 as i32;
+                let incoming = v as u32 as i32;
+                if incoming >= 0 && incoming <= local {
+                    self.heap.write(pv, &incoming.to_le_bytes()).map_err(|e| mem(self, e))
+                } else {
+                    Err(self.err_at(ErrorKind::Int32LeOutOfRange { incoming, local }, at))
+                }
+            }
+            _ => self.heap.write(pv, &v.to_le_bytes()[..w as usize]).map_err(|e| mem(self, e)),
+        }
+    }
+
+    /// `vmstate_subsection_load`: subsections are found by peeking.
+    fn load_subsections(&mut self, plan: &'p VmsdPlan, opaque: Addr) -> Result<(), Error> {
+        loop {
+            let rest = &self.input[self.pos..];
+            let Some(&first) = rest.first() else {
+                self.eof = true; // the peek itself sets the file error
+                return Ok(());
+            };
+            if first != QEMU_VM_SUBSECTION {
+                return Ok(());
+            }
+            let Some(&len) = rest.get(1) else {
+                self.eof = true;
+                return Ok(());
+            };
+            let len = len as usize;
+            if len < plan.c_name.len() + 1 {
+                return Ok(());
+            }
+            let Some(idstr) = rest.get(2..2 + len) else {
+                self.eof = true;
+                return Ok(());
+            };
+            let idstr = c_str(idstr);
+            if !idstr.starts_with(&plan.c_name) {
+                return Ok(());
+            }
+            let Some(sub) = plan.subsections.iter().find(|s| c_str(s.plan.name.as_bytes()) == idstr) else {
+                let name = String::from_utf8_lossy(idstr).into_owned();
+                return Err(self.err(ErrorKind::SubsectionNotFound { name }));
+            };
+            self.pos += 2 + len;
+            let version = self.be(4) as u8 as i32;
+            self.path.push(Seg::Suffix(&sub.path_suffix));
+            self.load_vmsd(&sub.plan, opaque, version)?;
+            self.path.pop();
+        }
+    }
+}
+
+/// Big-endian elements of `W` bytes to host order (little-endian).
+fn swap<const W: usize>(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.chunks_exact_mut(W).zip(src.chunks_exact(W)) {
+        for k in 0..W {
+            d[k] = s[W - 1 - k];
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The optimized codec: the same semantics as vmstate-reference, written
+//! independently for speed. A description is compiled once into a
+//! [`plan::VmsdPlan`]; save and load then follow the plan.
+
+mod load;
+pub mod plan;
+mod save;
+mod walk;
+
+use crate::case::Codec;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use vmstate_reference::{Addr, Dialect, Error, Heap, Limits, Vmsd};
+
+/// A description compiled for one dialect.
+#[derive(Debug)]
+pub struct Compiled {
+    pub dialect: Dialect,
+    plan: plan::VmsdPlan,
+    limits: Limits,
+    /// The last save's size: the next save's buffer is allocated once.
+    last_size: AtomicUsize,
+}
+
+impl Compiled {
+    pub fn new(d: Dialect, vmsd: &Vmsd) -> Compiled {
+        Compiled::with_limits(d, vmsd, Limits::default())
+    }
+
+    pub fn with_limits(d: Dialect, vmsd: &Vmsd, limits: Limits) -> Compiled {
+        Compiled {
+            dialect: d,
+            plan: plan::compile(d, vmsd),
+            limits,
+            last_size: AtomicUsize::new(0),
+        }
+    }
+
+    /// `vmstate_save_state`
+    pub fn save(&self, heap: &Heap, opaque: Addr) -> Result<Vec<u8>, Error> {
+        let hint = self.last_size.load(Ordering::Relaxed);
+        let out = save::save(&self.plan, heap, opaque, &self.limits, hint)?;
+        self.last_size.store(out.len(), Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// `vmstate_load_state` plus the caller's file-error check.
+    pub fn load(&self, heap: &mut Heap, opaque: Addr, version_id: i32, stream: &[u8]) -> Result<usize, Error> {
+        load::load(&self.plan, heap, opaque, version_id, stream, &self.limits)
+    }
+}
+
+/// The optimized codec as a [`Codec`] (compiles on every call).
+pub struct Optimized;
+
+impl Codec for Optimized {
+    fn save(&self, d: Dialect, vmsd: &Vmsd, heap: &Heap, opaque: Addr) -> Result<Vec<u8>, Error> {
+        Compiled::new(d, vmsd).save(heap, opaque)
+    }
+    fn load(
+        &self,
+        d: Dialect,
+        vmsd: &Vmsd,
+        heap: &mut Heap,
+        opaque: Addr,
+        version: i32,
+        stream: &[u8],
+    ) -> Result<usize, Error> {
+        Compiled::new(d, vmsd).load(heap, opaque, version, stream)
+    }
+}

@@ -1,0 +1,233 @@
+//! Optimized save: one output buffer, dense scalar arrays converted in
+//! bulk, pointer tables read once, paths rendered only on error.
+
+use super::plan::{Elem, FieldPlan, Slots, VmsdPlan};
+use super::walk::{self, Path, Seg, stride_at};
+use vmstate_reference::{Addr, Error, ErrorKind, Heap, Info, Limits};
+
+pub struct Saver<'p, 'h> {
+    heap: &'h Heap,
+    out: Vec<u8>,
+    path: Path<'p>,
+    elements: u64,
+    limits: Limits,
+}
+
+pub fn save(plan: &VmsdPlan, heap: &Heap, opaque: Addr, limits: &Limits, size_hint: usize) -> Result<Vec<u8>, Error> {
+    let mut s = Saver {
+        heap,
+        out: Vec::with_capacity(size_hint),
+        path: Path::new(&plan.name),
+        elements: 0,
+        limits: *limits,
+    };
+    s.save_vmsd(plan, opaque, plan.version_id)?;
+    Ok(s.out)
+}
+
+impl<'p> Saver<'p, '_> {
+    fn err(&self, kind: ErrorKind) -> Error {
+        self.path.error(kind, self.out.len())
+    }
+
+    fn save_vmsd(&mut self, plan: &'p VmsdPlan, opaque: Addr, version_id: i32) -> Result<(), Error> {
+        for field in &plan.fields {
+            self.path.push(Seg::Field(&field.name));
+            let exists = walk::exists(field, self.heap, opaque, version_id).map_err(|k| self.err(k))?;
+            if exists {
+                self.save_field(field, opaque)?;
+            } else if field.must_exist {
+                return Err(self.err(ErrorKind::MustExistOnSave));
+            }
+            self.path.pop();
+        }
+        if let Some(flags) = plan.bad_terminator {
+            return Err(self.err(ErrorKind::TerminatorNotEnd { flags }));
+        }
+        for sub in &plan.subsections {
+            self.path.push(Seg::Suffix(&sub.path_suffix));
+            let needed = match &sub.needed {
+                None => true,
+                Some(t) => t
+                    .eval(self.heap, opaque, sub.plan.version_id)
+                    .map_err(|e| self.err(ErrorKind::Memory(e)))?,
+            };
+            if needed {
+                self.room(sub.header.len() as u64 + 4)?;
+                self.out.extend_from_slice(&sub.header);
+                self.out.extend_from_slice(&(sub.plan.version_id as u32).to_be_bytes());
+                self.save_vmsd(&sub.plan, opaque, sub.plan.version_id)?;
+            }
+            self.path.pop();
+        }
+        Ok(())
+    }
+
+    fn room(&self, n: u64) -> Result<(), Error> {
+        if (self.out.len() as u64).saturating_add(n) > self.limits.max_output as u64 {
+            return Err(self.err(ErrorKind::OutputLimit(self.limits.max_output)));
+        }
+        Ok(())
+    }
+
+    fn save_field(&mut self, field: &'p FieldPlan, opaque: Addr) -> Result<(), Error> {
+        let n = walk::n_elems(field, self.heap, opaque).map_err(|k| self.err(k))?;
+        let size = walk::size(field, self.heap, opaque).map_err(|k| self.err(k))?;
+        let mut first = opaque.wrapping_add(field.offset);
+        if field.pointer {
+            first = self.heap.read_ptr(first).map_err(|e| self.err(ErrorKind::Memory(e)))?;
+            if first == 0 && n > 0 && size != 0 {
+                return Err(self.err(ErrorKind::NullPointerBase { n_elems: n }));
+            }
+        }
+        if size < 0 && n > 0 {
+            return Err(self.err(ErrorKind::NegativeSize(size as i64)));
+        }
+        if n <= 0 {
+            return Ok(());
+        }
+        if self.elements + n as u64 <= self.limits.max_elements {
+            if let (Slots::Direct { .. }, Elem::Info(info)) = (field.slots, &field.elem)
+                && self.bulk_scalars(*info, first, n, size)
+            {
+                self.elements += n as u64;
+                return Ok(());
+            }
+        }
+        let table = match field.slots {
+            // A pointer table is read once, not slot by slot.
+            Slots::Nullptr10 | Slots::Marker11 { .. } | Slots::MarkerCombo { .. } if size == 8 => {
+                self.heap.read(first, 8 * n as u64).ok()
+            }
+            _ => None,
+        };
+        for i in 0..n {
+            if field.array {
+                self.path.push(Seg::Index(i));
+            }
+            self.elements += 1;
+            if self.elements > self.limits.max_elements {
+                return Err(self.err(ErrorKind::ElementLimit(self.limits.max_elements)));
+            }
+            let slot = stride_at(first, size, i);
+            let cached = table.map(|t| {
+                let b: [u8; 8] = t[8 * i as usize..8 * i as usize + 8].try_into().expect("8 bytes");
+                u64::from_le_bytes(b)
+            });
+            self.save_element(field, slot, cached, size)?;
+            if field.array {
+                self.path.pop();
+            }
+        }
+        Ok(())
+    }
+
+    /// A dense run of plain scalars, converted to big-endian in one pass.
+    /// False (nothing written) when the fast path does not apply.
+    fn bulk_scalars(&mut self, info: Info, first: Addr, n: i32, size: i32) -> bool {
+        let Some(w) = info.scalar_width() else { return false };
+        if size as u64 != w || first == 0 {
+            return false;
+        }
+        let Ok(src) = self.heap.read(first, w * n as u64) else { return false };
+        let start = self.out.len();
+        self.out.resize(start + src.len(), 0);
+        let dst = &mut self.out[start..];
+        match w {
+            1 if info == Info::Bool => dst.iter_mut().zip(src).for_each(|(d, s)| *d = (*s != 0) as u8),
+            1 => dst.copy_from_slice(src),
+            2 => swap::<2>(dst, src),
+            4 => swap::<4>(dst, src),
+            _ => swap::<8>(dst, src),
+        }
+        true
+    }
+
+    fn save_element(&mut self, field: &'p FieldPlan, slot: Addr, cached: Option<u64>, size: i32) -> Result<(), Error> {
+        let read_slot = |s: &Self| match cached {
+            Some(p) => Ok(p),
+            None => s.heap.read_ptr(slot).map_err(|e| s.err(ErrorKind::Memory(e))),
+        };
+        match field.slots {
+            Slots::Direct { null_check } => {
+                if null_check && slot == 0 && size != 0 {
+                    return Err(self.err(ErrorKind::NullElementNotArrayOfPointer));
+                }
+                self.save_value(field, slot, size)
+            }
+            Slots::Nullptr10 => {
+                let curr = read_slot(self)?;
+                if curr == 0 && size != 0 {
+                    self.out.push(vmstate_reference::MARKER_NULL);
+                    Ok(())
+                } else {
+                    self.save_value(field, curr, size)
+                }
+            }
+            Slots::Marker11 { dynamic } | Slots::MarkerCombo { dynamic } => {
+                let curr = read_slot(self)?;
+                if dynamic || curr == 0 {
+                    self.out.push(marker(curr != 0));
+                } else {
+                    self.save_value(field, curr, size)?;
+                }
+                if dynamic && curr != 0 {
+                    self.save_value(field, curr, field.field_size as i32)?;
+                }
+                Ok(())
+            }
+            Slots::DynamicDirect => {
+                self.out.push(marker(slot != 0));
+                if slot != 0 {
+                    self.save_value(field, slot, field.field_size as i32)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn save_value(&mut self, field: &'p FieldPlan, pv: Addr, size: i32) -> Result<(), Error> {
+        match &field.elem {
+            Elem::Struct { plan, version } => self.save_vmsd(plan, pv, *version),
+            Elem::Info(info) => self.put(*info, pv, size),
+            Elem::MissingVmsd => Err(self.err(ErrorKind::MissingVmsd)),
+            Elem::MissingInfo => Err(self.err(ErrorKind::MissingInfo)),
+        }
+    }
+
+    /// `info->put` for one element.
+    fn put(&mut self, info: Info, pv: Addr, size: i32) -> Result<(), Error> {
+        let mem = |s: &Self, e| s.err(ErrorKind::Memory(e));
+        if let Some(w) = info.scalar_width() {
+            let src = self.heap.read(pv, w).map_err(|e| mem(self, e))?;
+            if info == Info::Bool {
+                self.out.push((src[0] != 0) as u8);
+            } else {
+                self.out.extend(src.iter().rev());
+            }
+            return Ok(());
+        }
+        let size = u64::try_from(size).map_err(|_| self.err(ErrorKind::NegativeSize(size as i64)))?;
+        self.room(size)?;
+        if info == Info::Buffer {
+            let src = self.heap.read(pv, size).map_err(|e| mem(self, e))?;
+            self.out.extend_from_slice(src);
+        } else {
+            self.out.resize(self.out.len() + size as usize, 0);
+        }
+        Ok(())
+    }
+}
+
+fn marker(valid: bool) -> u8 {
+    if valid { vmstate_reference::MARKER_VALID } else { vmstate_reference::MARKER_NULL }
+}
+
+/// Host-order (little-endian) elements of `W` bytes to big-endian.
+fn swap<const W: usize>(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.chunks_exact_mut(W).zip(src.chunks_exact(W)) {
+        for k in 0..W {
+            d[k] = s[W - 1 - k];
+        }
+    }
+}
