@@ -33,6 +33,7 @@ pub use heap::{
     Addr, Allocation, Allocator, Heap, HeapError, HeapLimits, Origin, POINTER_SIZE, UNINIT_BYTE,
 };
 pub use info::{MARKER_NULL, MARKER_VALID};
+pub use save::{Span, SpanKind};
 pub use vmsd::{Field, Indirect, Info, Test, Vmsd};
 
 /// `QEMU_VM_SUBSECTION` (migration/savevm.h).
@@ -62,7 +63,7 @@ impl Default for Limits {
 /// `vmstate_save_state`: the bytes of the object at `opaque` described by
 /// `vmsd`, saved with the VMSD's own version.
 pub fn save_state(d: Dialect, vmsd: &Vmsd, heap: &Heap, opaque: Addr) -> Result<Vec<u8>, Error> {
-    save::save_state(d, vmsd, heap, opaque, &Limits::default())
+    save_state_with(d, vmsd, heap, opaque, &Limits::default())
 }
 
 /// [`save_state`] with explicit limits.
@@ -73,7 +74,18 @@ pub fn save_state_with(
     opaque: Addr,
     limits: &Limits,
 ) -> Result<Vec<u8>, Error> {
-    save::save_state(d, vmsd, heap, opaque, limits)
+    save::save_state(d, vmsd, heap, opaque, limits).map(|(bytes, _)| bytes)
+}
+
+/// [`save_state`], also saying what each run of bytes is (offset, field
+/// path, marker or value), for annotated hex dumps.
+pub fn save_state_annotated(
+    d: Dialect,
+    vmsd: &Vmsd,
+    heap: &Heap,
+    opaque: Addr,
+) -> Result<(Vec<u8>, Vec<Span>), Error> {
+    save::save_state(d, vmsd, heap, opaque, &Limits::default())
 }
 
 /// `vmstate_load_state(f, vmsd, opaque, version_id)` on `stream`, then the

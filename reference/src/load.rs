@@ -236,9 +236,11 @@ impl Loader<'_, '_> {
                 if auto_alloc && slot != 0 {
                     return Err(self.err(ErrorKind::AutoAllocSlotNotNull { slot }, path));
                 }
+                let marker_at = self.f.pos();
                 if slot == 0 && self.ptr_marker_load(path)? {
                     if !auto_alloc {
-                        return Err(self.err(ErrorKind::ValidMarkerWithoutAutoAlloc, path));
+                        let kind = ErrorKind::ValidMarkerWithoutAutoAlloc;
+                        return Err(Error::new(kind, marker_at, path));
                     }
                     self.alloc_element(field, ptr, path)?;
                 }
@@ -254,11 +256,13 @@ impl Loader<'_, '_> {
                 if !dynamic && next != 0 {
                     return Ok(Some(next)); // old semantics: load in place, no marker
                 }
+                let marker_at = self.f.pos();
                 if !self.ptr_marker_load(path)? {
                     return Ok(None);
                 }
                 if !dynamic {
-                    return Err(self.err(ErrorKind::ValidMarkerWithoutAutoAlloc, path));
+                    let kind = ErrorKind::ValidMarkerWithoutAutoAlloc;
+                    return Err(Error::new(kind, marker_at, path));
                 }
                 // `if (!next || field->flags & VMS_ALLOC)`: allocates even over a
                 // non-NULL slot, whose old object is then unreachable.

@@ -10,23 +10,44 @@ use crate::info;
 use crate::qemu_file::QemuFileOut;
 use crate::vmsd::{Field, Vmsd};
 
-/// `vmstate_save_state`: saves the object at `opaque` with `vmsd`'s own version.
+/// `vmstate_save_state`: saves the object at `opaque` with `vmsd`'s own
+/// version; also returns what each run of bytes is.
 pub fn save_state(
     d: Dialect,
     vmsd: &Vmsd,
     heap: &Heap,
     opaque: Addr,
     limits: &Limits,
-) -> Result<Vec<u8>, Error> {
+) -> Result<(Vec<u8>, Vec<Span>), Error> {
     let mut saver = Saver {
         d,
         heap,
         f: QemuFileOut::new(limits.max_output),
         max_elements: limits.max_elements,
         elements: 0,
+        spans: Vec::new(),
     };
     saver.save_vmsd(vmsd, opaque, vmsd.version_id, &vmsd.name)?;
-    Ok(saver.f.buf)
+    Ok((saver.f.buf, saver.spans))
+}
+
+/// A run of saved bytes and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+    pub path: String,
+    pub kind: SpanKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    /// A ptr marker or nullptr placeholder (0x30/0x31).
+    Marker,
+    /// One scalar or buffer element.
+    Value,
+    /// `05 len name version` of a subsection.
+    SubsectionHeader,
 }
 
 struct Saver<'h> {
@@ -35,9 +56,16 @@ struct Saver<'h> {
     f: QemuFileOut,
     max_elements: u64,
     elements: u64,
+    spans: Vec<Span>,
 }
 
 impl Saver<'_> {
+    fn span(&mut self, start: usize, path: &str, kind: SpanKind) {
+        let end = self.f.pos();
+        let path = path.to_string();
+        self.spans.push(Span { start, end, path, kind });
+    }
+
     fn err(&self, kind: ErrorKind, path: &str) -> Error {
         Error::new(kind, self.f.pos(), path)
     }
@@ -136,7 +164,9 @@ impl Saver<'_> {
                 if !aop {
                     return Err(self.err(ErrorKind::NullElementNotArrayOfPointer, path));
                 }
+                let at = self.f.pos();
                 info::put_marker(&mut self.f, false);
+                self.span(at, path, SpanKind::Marker);
                 return Ok(());
             }
             return self.save_field(field, curr_elem, size, path);
@@ -145,7 +175,9 @@ impl Saver<'_> {
         let dynamic = is_dynamic_array(d, field.flags);
         let is_null = aop && curr_elem == 0;
         if dynamic || is_null {
+            let at = self.f.pos();
             info::put_marker(&mut self.f, curr_elem != 0);
+            self.span(at, path, SpanKind::Marker);
         } else {
             self.save_field(field, curr_elem, size, path)?;
         }
@@ -176,7 +208,9 @@ impl Saver<'_> {
                 .info
                 .ok_or_else(|| self.err(ErrorKind::MissingInfo, path))?;
             let at = self.f.pos();
-            info::put(info, &mut self.f, self.heap, pv, size).map_err(|k| Error::new(k, at, path))
+            info::put(info, &mut self.f, self.heap, pv, size).map_err(|k| Error::new(k, at, path))?;
+            self.span(at, path, SpanKind::Value);
+            Ok(())
         }
     }
 
@@ -199,10 +233,12 @@ impl Saver<'_> {
             self.f
                 .check_room(6 + len as u64)
                 .map_err(|k| self.err(k, &spath))?;
+            let at = self.f.pos();
             self.f.put_byte(crate::QEMU_VM_SUBSECTION);
             self.f.put_byte(len);
             self.f.put_buffer(&name[..len as usize]);
             self.f.put_be(sub.version_id as u32 as u64, 4);
+            self.span(at, &spath, SpanKind::SubsectionHeader);
             self.save_vmsd(sub, opaque, sub.version_id, &spath)?;
         }
         Ok(())

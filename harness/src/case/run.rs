@@ -238,7 +238,7 @@ fn run_case(
                 return Err(format!("load consumed {consumed} bytes of {}", wire.len()));
             }
             let want = expect.and_then(|e| e.state.as_ref()).unwrap_or(state);
-            let got = value::read(&dst.heap, types, &dst.ty, dst.opaque, 0)?;
+            let got = value::read(&dst.heap, types, &dst.ty, dst.opaque, Some(want))?;
             let got = project(&got, want);
             if &got != want {
                 return Err(format!("loaded state\n  {got}\nexpected\n  {want}"));

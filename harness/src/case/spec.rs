@@ -3,13 +3,13 @@
 //! `VMStateField` in that dialect.
 
 use super::ctype::{CType, StructLayout, Types};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use vmstate_reference::{Dialect, Field, Flag, Indirect, Info, Test, Vmsd};
 
 /// One JSON file: shared declarations and a list of cases.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseFile {
     /// Free text: where the cases come from.
@@ -22,7 +22,7 @@ pub struct CaseFile {
     pub cases: Vec<CaseSpec>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VmsdSpec {
     pub name: String,
@@ -37,10 +37,10 @@ pub struct VmsdSpec {
     /// Names of other VMSDs in this file, in `vmsd->subsections` order.
     #[serde(default)]
     pub subsections: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub needed: Option<TestSpec>,
     /// Flags of the terminator entry; the dialect's `VMS_END` if absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminator: Option<FlagsSpec>,
 }
 
@@ -48,46 +48,46 @@ fn one() -> i32 {
     1
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
     /// Field name; defaults to `member`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// The struct member the field describes (gives offset and defaults).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub member: Option<String>,
     /// A raw offset, for fields that describe no member.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub info: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vmsd: Option<String>,
     #[serde(default)]
     pub flags: FlagsSpec,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num: Option<i32>,
     /// Member holding a VARRAY count (`num_indirect` / `num_offset`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<String>,
     /// Member holding a VBUFFER size (`size_indirect` / `size_offset`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size_from: Option<String>,
     #[serde(default)]
     pub version_id: i32,
     #[serde(default)]
     pub struct_version_id: i32,
     /// `field_exists`
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exists: Option<TestSpec>,
 }
 
 /// Flags as `"POINTER|ARRAY"` (names with or without `VMS_`, portable
 /// names `VARRAY` and `AUTO_ALLOC`, hex numbers) or as a raw number.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum FlagsSpec {
     Raw(u32),
@@ -101,14 +101,14 @@ impl Default for FlagsSpec {
 }
 
 /// A `field_exists` / `needed` callback.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum TestSpec {
     Const(bool),
     Member(MemberTest),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub enum MemberTest {
     /// The member is non-zero.
@@ -119,44 +119,44 @@ pub enum MemberTest {
     VersionAtLeast(i32),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseSpec {
     pub name: String,
     /// Dialect names the case applies to.
     pub dialects: Vec<String>,
     /// Root VMSD name; the file's first VMSD if absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<String>,
     /// Expected `vmstate_check` verdict: "ok" or a rule name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
     /// Source object state.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<Value>,
     /// Expected wire bytes (hex) of the root VMSD payload, without EOF.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wire: Option<String>,
     /// Expected save result: `wire` by default when both `state` and
     /// `wire` exist; `false` to skip; `{"error": code}` for a failing save.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub save: Option<SaveSpec>,
     /// Destination state before load; `state` with every scalar zero if absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dest: Option<Value>,
     /// Stream version handed to load; the root's version_id if absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<i32>,
     /// Expected load result; `{"state": <state>}` if absent.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load: Option<LoadSpec>,
     /// Whether the four truncations of test-vmstate.c's `load_vmstate` must
     /// fail (default true for a successful load).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncations: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum SaveSpec {
     Skip(bool),
@@ -167,24 +167,24 @@ pub enum SaveSpec {
     },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum LoadSpec {
     Skip(bool),
     Expect(LoadExpect),
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoadExpect {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<Value>,
     /// Error code (`ErrorKind::code`) expected instead of success.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset: Option<usize>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 }
 

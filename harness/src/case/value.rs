@@ -135,20 +135,27 @@ fn alloc_pointee(
     Ok(base)
 }
 
-/// Reads a `ty` at `addr` as JSON. Pointers are followed: the pointee is a
-/// single value when its allocation holds exactly one, else an array of
-/// every object up to the allocation's end.
-pub fn read(
+/// Reads a `ty` at `addr` as JSON, shaped like `hint` where it has one.
+/// Pointers are followed: the pointee is an array of every object up to the
+/// allocation's end when the hint is an array (or there is no hint and the
+/// allocation does not hold exactly one), else a single value.
+pub fn read(heap: &Heap, types: &Types, ty: &CType, addr: Addr, hint: Option<&Value>) -> Result<Value, String> {
+    read_at(heap, types, ty, addr, hint, 0)
+}
+
+fn read_at(
     heap: &Heap,
     types: &Types,
     ty: &CType,
     addr: Addr,
+    hint: Option<&Value>,
     depth: usize,
 ) -> Result<Value, String> {
     if depth > 64 {
         return Err("pointer chain too deep".into());
     }
     let mem = |e: vmstate_reference::HeapError| e.to_string();
+    let item_hint = |i: usize| hint.and_then(|h| h.as_array()).and_then(|a| a.get(i));
     Ok(match ty {
         CType::Bool => Value::Bool(heap.read(addr, 1).map_err(mem)?[0] != 0),
         CType::Int { width, signed } => {
@@ -163,7 +170,7 @@ pub fn read(
         CType::Array(elem, n) => {
             let stride = types.size_of(elem)?;
             let items: Result<Vec<Value>, String> = (0..*n)
-                .map(|i| read(heap, types, elem, addr + stride * i, depth))
+                .map(|i| read_at(heap, types, elem, addr + stride * i, item_hint(i as usize), depth))
                 .collect();
             Value::Array(items?)
         }
@@ -171,10 +178,8 @@ pub fn read(
             let layout = types.get(name)?;
             let mut obj = Map::new();
             for m in &layout.members {
-                obj.insert(
-                    m.name.clone(),
-                    read(heap, types, &m.ty, addr + m.offset, depth)?,
-                );
+                let h = hint.and_then(|h| h.get(&m.name));
+                obj.insert(m.name.clone(), read_at(heap, types, &m.ty, addr + m.offset, h, depth)?);
             }
             Value::Object(obj)
         }
@@ -188,15 +193,21 @@ pub fn read(
                 .ok_or_else(|| format!("dangling pointer {target:#x}"))?;
             let size = types.size_of(pointee)?.max(1);
             let count = (alloc.end().saturating_sub(target)) / size;
+            let as_array = match hint {
+                Some(Value::Array(_)) => true,
+                Some(Value::String(_)) => true,
+                Some(Value::Null) | None => count != 1,
+                Some(_) => false,
+            };
+            let count = if as_array { count } else { count.min(1) };
             let items: Result<Vec<Value>, String> = (0..count)
-                .map(|i| read(heap, types, pointee, target + size * i, depth + 1))
+                .map(|i| {
+                    let h = if as_array { item_hint(i as usize) } else { hint };
+                    read_at(heap, types, pointee, target + size * i, h, depth + 1)
+                })
                 .collect();
             let mut items = items?;
-            if items.len() == 1 {
-                items.pop().expect("one item")
-            } else {
-                Value::Array(items)
-            }
+            if as_array { Value::Array(items) } else { items.pop().unwrap_or(Value::Null) }
         }
     })
 }
@@ -274,7 +285,7 @@ mod tests {
             .unwrap();
         let ty = CType::Struct("P".into());
         write(&mut heap, &types, &ty, p, &state, "p").unwrap();
-        assert_eq!(read(&heap, &types, &ty, p, 0).unwrap(), state);
+        assert_eq!(read(&heap, &types, &ty, p, Some(&state)).unwrap(), state);
         assert_eq!(
             zeroed(&json!({"a": [1, null], "h": "0102"})),
             json!({"a": [0, null], "h": "0000"})

@@ -256,11 +256,12 @@ impl<'p> Loader<'p, '_, '_> {
                 if slot != 0 {
                     return Ok(Some(slot));
                 }
+                let at = self.pos;
                 if !self.marker()? {
                     return Ok(None);
                 }
                 if !dynamic {
-                    return Err(self.err(ErrorKind::ValidMarkerWithoutAutoAlloc));
+                    return Err(self.err_at(ErrorKind::ValidMarkerWithoutAutoAlloc, at));
                 }
                 let new = self.alloc_element(field, ptr)?;
                 Ok((new != 0).then_some(new))
@@ -270,11 +271,12 @@ impl<'p> Loader<'p, '_, '_> {
                 if !dynamic && slot != 0 {
                     return Ok(Some(slot));
                 }
+                let at = self.pos;
                 if !self.marker()? {
                     return Ok(None);
                 }
                 if !dynamic {
-                    return Err(self.err(ErrorKind::ValidMarkerWithoutAutoAlloc));
+                    return Err(self.err_at(ErrorKind::ValidMarkerWithoutAutoAlloc, at));
                 }
                 let new = self.alloc_element(field, ptr)?;
                 Ok((new != 0).then_some(new))

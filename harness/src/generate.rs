@@ -1,0 +1,510 @@
+//! Generators, written once for proptest and the fuzzer: a generated
+//! device is a [`CaseFile`] (C structs, VMSDs, a source state and the
+//! destination its dialect requires), so any failure is already a case file.
+//!
+//! Reached corners: nested structs to depth 4 with subsections (needed or
+//! not), every scalar info, buffers, VBUFFER with MULTIPLY, VARRAY with
+//! every count width of the dialect, VMS_ALLOC, field versions and
+//! `field_exists` tests, arrays of pointers of 0 to 300 entries (across
+//! the 255/256 boundary) with NULL density from 0% to 100%, and AUTO_ALLOC.
+
+use crate::case::spec::{CaseFile, CaseSpec, FieldSpec, FlagsSpec, MemberTest, TestSpec, VmsdSpec};
+use arbitrary::{Arbitrary, Result, Unstructured};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use vmstate_reference::Dialect;
+
+/// A generated device in one dialect.
+#[derive(Debug, Clone)]
+pub struct GenCase {
+    pub dialect: Dialect,
+    pub file: CaseFile,
+}
+
+impl GenCase {
+    pub fn case(&self) -> &CaseSpec {
+        &self.file.cases[0]
+    }
+    pub fn state(&self) -> &Value {
+        self.case().state.as_ref().expect("generated cases have a state")
+    }
+    pub fn dest(&self) -> &Value {
+        self.case().dest.as_ref().expect("generated cases have a dest")
+    }
+    /// The case file, pretty-printed: the readable form of a failure.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(&self.file).expect("case files serialize")
+    }
+}
+
+impl<'a> Arbitrary<'a> for GenCase {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        let dialect = *u.choose(&Dialect::ALL)?;
+        generate(u, dialect)
+    }
+}
+
+/// Generates a device for a given dialect.
+pub fn generate(u: &mut Unstructured, dialect: Dialect) -> Result<GenCase> {
+    let mut g = Gen {
+        u,
+        d: dialect,
+        structs: BTreeMap::new(),
+        vmsds: Vec::new(),
+        budget: 1200,
+    };
+    g.vmsds.push(placeholder());
+    let (root, state, dest) = g.gen_struct("dev", 0)?;
+    g.vmsds[0] = root;
+    let case = CaseSpec {
+        name: "generated".into(),
+        dialects: vec![dialect.name().into()],
+        root: None,
+        check: None,
+        state: Some(Value::Object(state)),
+        wire: None,
+        save: None,
+        dest: Some(Value::Object(dest)),
+        version: None,
+        load: None,
+        truncations: None,
+    };
+    Ok(GenCase {
+        dialect,
+        file: CaseFile {
+            source: "generated".into(),
+            structs: g.structs,
+            vmsds: g.vmsds,
+            cases: vec![case],
+        },
+    })
+}
+
+fn placeholder() -> VmsdSpec {
+    VmsdSpec {
+        name: String::new(),
+        c_struct: String::new(),
+        version_id: 1,
+        minimum_version_id: 0,
+        fields: vec![],
+        subsections: vec![],
+        needed: None,
+        terminator: None,
+    }
+}
+
+const MAX_DEPTH: usize = 4;
+
+/// Scalar C types with their info names.
+const SCALARS: [(&str, &str, u8, bool); 9] = [
+    ("bool", "bool", 1, false),
+    ("int8_t", "int8", 1, true),
+    ("uint8_t", "uint8", 1, false),
+    ("int16_t", "int16", 2, true),
+    ("uint16_t", "uint16", 2, false),
+    ("int32_t", "int32", 4, true),
+    ("uint32_t", "uint32", 4, false),
+    ("int64_t", "int64", 8, true),
+    ("uint64_t", "uint64", 8, false),
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Kind {
+    Scalar,
+    Array,
+    Buffer,
+    Unused,
+    Varray,
+    Vbuffer,
+    Struct,
+    StructPointer,
+    ArrayOfPointers,
+    DynamicArray,
+}
+
+struct Gen<'u, 'a> {
+    u: &'u mut Unstructured<'a>,
+    d: Dialect,
+    structs: BTreeMap<String, String>,
+    vmsds: Vec<VmsdSpec>,
+    /// Elements left to spend: keeps every case small enough to run fast.
+    budget: usize,
+}
+
+/// The members, fields and values one VMSD is being built from.
+struct Body {
+    decls: String,
+    fields: Vec<FieldSpec>,
+    state: Map<String, Value>,
+    dest: Map<String, Value>,
+    /// Members that are always loaded before later fields: usable in tests.
+    plain_scalars: Vec<String>,
+    version_id: i32,
+}
+
+impl Gen<'_, '_> {
+    fn fresh(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.structs.len() + self.vmsds.len())
+    }
+
+    /// A struct, its VMSD (and subsections), the source and destination values.
+    fn gen_struct(&mut self, vmsd_name: &str, depth: usize) -> Result<(VmsdSpec, Map<String, Value>, Map<String, Value>)> {
+        let c_struct = self.fresh("S");
+        self.structs.insert(c_struct.clone(), String::new()); // reserve the name
+        let version_id = self.u.int_in_range(1..=3)?;
+        let mut body = Body {
+            decls: String::new(),
+            fields: vec![],
+            state: Map::new(),
+            dest: Map::new(),
+            plain_scalars: vec![],
+            version_id,
+        };
+        let n = self.u.int_in_range(1..=5)?;
+        for k in 0..n {
+            self.gen_field(&mut body, &format!("f{k}"), depth)?;
+        }
+        let mut subsections = vec![];
+        let n_subs = if depth < MAX_DEPTH && self.u.ratio(1, 3)? { self.u.int_in_range(1..=2)? } else { 0 };
+        for s in 0..n_subs {
+            let name = format!("{vmsd_name}/sub{s}");
+            let needed = match self.u.int_in_range(0..=2)? {
+                0 => None,
+                1 => Some(TestSpec::Const(self.u.arbitrary()?)),
+                _ => match body.plain_scalars.last() {
+                    Some(m) => Some(TestSpec::Member(MemberTest::Nonzero(m.clone()))),
+                    None => Some(TestSpec::Const(true)),
+                },
+            };
+            let sub_version = self.u.int_in_range(1..=2)?;
+            let mut sub = Body {
+                decls: String::new(),
+                fields: vec![],
+                state: Map::new(),
+                dest: Map::new(),
+                plain_scalars: vec![],
+                version_id: sub_version,
+            };
+            for k in 0..self.u.int_in_range(1..=2)? {
+                self.gen_field(&mut sub, &format!("s{s}f{k}"), depth + 1)?;
+            }
+            let sent = match &needed {
+                None => true,
+                Some(TestSpec::Const(b)) => *b,
+                Some(TestSpec::Member(MemberTest::Nonzero(m))) => is_nonzero(&body.state[m]),
+                Some(_) => true,
+            };
+            // What a subsection does not send stays as the destination has it.
+            let sub_state = if sent { sub.state } else { sub.dest.clone() };
+            body.decls.push_str(&sub.decls);
+            body.state.extend(sub_state);
+            body.dest.extend(sub.dest);
+            self.vmsds.push(VmsdSpec {
+                name: name.clone(),
+                c_struct: c_struct.clone(),
+                version_id: sub_version,
+                minimum_version_id: 0,
+                fields: sub.fields,
+                subsections: vec![],
+                needed,
+                terminator: None,
+            });
+            subsections.push(name);
+        }
+        self.structs.insert(c_struct.clone(), body.decls);
+        let minimum_version_id = self.u.int_in_range(0..=version_id)?;
+        let vmsd = VmsdSpec {
+            name: vmsd_name.into(),
+            c_struct,
+            version_id,
+            minimum_version_id,
+            fields: body.fields,
+            subsections,
+            needed: None,
+            terminator: None,
+        };
+        Ok((vmsd, body.state, body.dest))
+    }
+
+    /// A nested struct registered as its own VMSD; returns its struct name.
+    fn nested(&mut self, depth: usize) -> Result<(String, String, Map<String, Value>, Map<String, Value>)> {
+        let name = self.fresh("v");
+        let idx = self.vmsds.len();
+        self.vmsds.push(placeholder());
+        let (vmsd, state, dest) = self.gen_struct(&name, depth + 1)?;
+        let c_struct = vmsd.c_struct.clone();
+        self.vmsds[idx] = vmsd;
+        Ok((name, c_struct, state, dest))
+    }
+
+    fn kinds(&self, depth: usize) -> Vec<Kind> {
+        let mut k = vec![Kind::Scalar, Kind::Array, Kind::Buffer, Kind::Unused, Kind::Varray, Kind::Vbuffer];
+        if depth < MAX_DEPTH {
+            k.extend([Kind::Struct, Kind::StructPointer, Kind::ArrayOfPointers]);
+            if self.d != Dialect::Qemu10 {
+                k.extend([Kind::DynamicArray, Kind::DynamicArray]);
+            }
+        }
+        k
+    }
+
+    /// An array length: mostly short, sometimes across 255/256 or 0.
+    fn length(&mut self, max: usize) -> Result<usize> {
+        let n = match self.u.int_in_range(0..=9)? {
+            0 => 0,
+            1 => self.u.int_in_range(250..=300)?,
+            2 => self.u.int_in_range(0..=300)?,
+            _ => self.u.int_in_range(1..=6)?,
+        };
+        let n = n.min(max).min(self.budget);
+        self.budget -= n;
+        Ok(n)
+    }
+
+    fn scalar(&mut self) -> Result<(&'static str, &'static str, u8, bool)> {
+        Ok(*self.u.choose(&SCALARS)?)
+    }
+
+    fn value(&mut self, ctype: &str, width: u8, signed: bool) -> Result<Value> {
+        if ctype == "bool" {
+            return Ok(json!(self.u.arbitrary::<bool>()?));
+        }
+        let raw: u64 = self.u.arbitrary()?;
+        let bits = 8 * width as u32;
+        Ok(if signed {
+            let shift = 64 - bits;
+            json!(((raw << shift) as i64) >> shift)
+        } else {
+            json!(raw & (u64::MAX >> (64 - bits)))
+        })
+    }
+
+    fn gen_field(&mut self, body: &mut Body, m: &str, depth: usize) -> Result<()> {
+        let kind = *self.u.choose(&self.kinds(depth))?;
+        let mut field = FieldSpec {
+            name: None,
+            member: Some(m.into()),
+            offset: None,
+            info: None,
+            vmsd: None,
+            flags: FlagsSpec::Raw(0),
+            size: None,
+            num: None,
+            count: None,
+            size_from: None,
+            version_id: 0,
+            struct_version_id: 0,
+            exists: None,
+        };
+        let (state, dest) = match kind {
+            Kind::Scalar => {
+                let (ct, info, w, s) = self.scalar()?;
+                body.decls += &format!("{ct} {m};");
+                field.info = Some(info.into());
+                let v = self.value(ct, w, s)?;
+                (v, zero_of(ct))
+            }
+            Kind::Array => {
+                let (ct, info, w, s) = self.scalar()?;
+                let n = self.length(300)?.max(1);
+                body.decls += &format!("{ct} {m}[{n}];");
+                field.info = Some(info.into());
+                field.flags = FlagsSpec::Text("ARRAY".into());
+                let v: Result<Vec<Value>> = (0..n).map(|_| self.value(ct, w, s)).collect();
+                (Value::Array(v?), Value::Array(vec![zero_of(ct); n]))
+            }
+            Kind::Buffer | Kind::Unused => {
+                let n = self.u.int_in_range(0..=12)?;
+                body.decls += &format!("uint8_t {m}[{n}];");
+                let bytes: Vec<u8> = if kind == Kind::Buffer { (0..n).map(|_| self.u.arbitrary()).collect::<Result<_>>()? } else { vec![0; n] };
+                field.info = Some(if kind == Kind::Buffer { "buffer" } else { "unused_buffer" }.into());
+                (json!(hex::encode(bytes)), json!("00".repeat(n)))
+            }
+            Kind::Varray => {
+                let (count_ct, count_info, count_max) = self.count_type()?;
+                let (ct, info, w, s) = self.scalar()?;
+                let n = self.length(count_max)?;
+                let c = format!("{m}n");
+                body.decls += &format!("{count_ct} {c}; {ct} *{m};");
+                self.count_field(body, &c, count_info, n);
+                let alloc = self.u.ratio(1, 3)?;
+                field.info = Some(info.into());
+                field.count = Some(c);
+                field.flags = FlagsSpec::Text(if alloc { "POINTER|VARRAY|ALLOC" } else { "POINTER|VARRAY" }.into());
+                let v: Vec<Value> = (0..n).map(|_| self.value(ct, w, s)).collect::<Result<_>>()?;
+                let zeros = Value::Array(vec![zero_of(ct); n]);
+                match (alloc, n) {
+                    (true, 0) => (Value::Null, Value::Null),
+                    (true, _) => (Value::Array(v), Value::Null),
+                    (false, _) => (Value::Array(v), zeros),
+                }
+            }
+            Kind::Vbuffer => {
+                let len = self.u.int_in_range(0..=8)?;
+                let multiply = self.u.int_in_range(0..=3)?;
+                let alloc = self.u.ratio(1, 3)?;
+                let l = format!("{m}len");
+                body.decls += &format!("uint32_t {l}; uint8_t *{m};");
+                self.count_field(body, &l, "uint32", len);
+                let total = len * multiply.max(1);
+                let mut flags = String::from("POINTER|VBUFFER");
+                if multiply > 0 {
+                    flags += "|MULTIPLY";
+                    field.size = Some(multiply as u64);
+                }
+                if alloc {
+                    flags += "|ALLOC";
+                }
+                field.flags = FlagsSpec::Text(flags);
+                field.info = Some("buffer".into());
+                field.size_from = Some(l);
+                let bytes: Vec<u8> = (0..total).map(|_| self.u.arbitrary()).collect::<Result<_>>()?;
+                match (alloc, total) {
+                    (_, 0) => (Value::Null, Value::Null),
+                    (true, _) => (json!(hex::encode(bytes)), Value::Null),
+                    (false, _) => (json!(hex::encode(bytes)), json!("00".repeat(total))),
+                }
+            }
+            Kind::Struct => {
+                let (vmsd, c_struct, state, dest) = self.nested(depth)?;
+                body.decls += &format!("{c_struct} {m};");
+                field.vmsd = Some(vmsd);
+                if self.u.ratio(1, 4)? {
+                    field.flags = FlagsSpec::Text("VSTRUCT".into());
+                    field.struct_version_id = self.vmsds.iter().find(|v| Some(&v.name) == field.vmsd.as_ref()).map_or(1, |v| v.version_id);
+                } else {
+                    field.flags = FlagsSpec::Text("STRUCT".into());
+                }
+                (Value::Object(state), Value::Object(dest))
+            }
+            Kind::StructPointer => {
+                let (vmsd, c_struct, state, dest) = self.nested(depth)?;
+                body.decls += &format!("{c_struct} *{m};");
+                field.vmsd = Some(vmsd);
+                field.flags = FlagsSpec::Text("POINTER|STRUCT".into());
+                (Value::Object(state), Value::Object(dest))
+            }
+            Kind::ArrayOfPointers | Kind::DynamicArray => return self.pointer_array(body, field, m, depth, kind),
+        };
+        // Versions and field_exists tests on fields that are not arrays of
+        // structs keep round trips exact.
+        if matches!(kind, Kind::Scalar | Kind::Array | Kind::Buffer) {
+            if self.u.ratio(1, 4)? {
+                field.version_id = self.u.int_in_range(0..=body.version_id)?;
+            }
+            if self.u.ratio(1, 5)?
+                && let Some(t) = body.plain_scalars.last()
+            {
+                let test = if self.u.arbitrary()? { MemberTest::Nonzero(t.clone()) } else { MemberTest::Zero(t.clone()) };
+                let present = match &test {
+                    MemberTest::Nonzero(t) => is_nonzero(&body.state[t]),
+                    _ => !is_nonzero(&body.state[t]),
+                };
+                field.exists = Some(TestSpec::Member(test));
+                let state = if present { state } else { dest.clone() };
+                body.state.insert(m.into(), state);
+                body.dest.insert(m.into(), dest);
+                body.fields.push(field);
+                return Ok(());
+            }
+        }
+        if kind == Kind::Scalar && field.version_id == 0 && field.exists.is_none() {
+            body.plain_scalars.push(m.into());
+        }
+        body.state.insert(m.into(), state);
+        body.dest.insert(m.into(), dest);
+        body.fields.push(field);
+        Ok(())
+    }
+
+    /// A count member type this dialect can use as a VARRAY count.
+    fn count_type(&mut self) -> Result<(&'static str, &'static str, usize)> {
+        let options: &[(&str, &str, usize)] = match self.d {
+            Dialect::Qemu11_1 => &[("uint8_t", "uint8", 255), ("uint16_t", "uint16", 300), ("uint32_t", "uint32", 300), ("uint64_t", "uint64", 300)],
+            _ => &[("uint8_t", "uint8", 255), ("uint16_t", "uint16", 300), ("uint32_t", "uint32", 300), ("int32_t", "int32", 300)],
+        };
+        Ok(*self.u.choose(options)?)
+    }
+
+    /// The separate field that migrates a count or size member first.
+    fn count_field(&mut self, body: &mut Body, member: &str, info: &str, n: usize) {
+        body.fields.push(FieldSpec {
+            name: None,
+            member: Some(member.into()),
+            offset: None,
+            info: Some(info.into()),
+            vmsd: None,
+            flags: FlagsSpec::Raw(0),
+            size: None,
+            num: None,
+            count: None,
+            size_from: None,
+            version_id: 0,
+            struct_version_id: 0,
+            exists: None,
+        });
+        body.state.insert(member.into(), json!(n));
+        body.dest.insert(member.into(), json!(0));
+    }
+
+    /// A fixed array of pointers, or (qemu-11.1, alloc-combo) a dynamic one.
+    fn pointer_array(&mut self, body: &mut Body, mut field: FieldSpec, m: &str, depth: usize, kind: Kind) -> Result<()> {
+        let dynamic = kind == Kind::DynamicArray;
+        let n = if dynamic { self.length(300)? } else { self.length(300)?.max(1) };
+        let null_percent: u32 = *self.u.choose(&[0, 10, 50, 90, 100])?;
+        let nulls: Vec<bool> = (0..n).map(|_| Ok(self.u.int_in_range(0..=99)? < null_percent)).collect::<Result<_>>()?;
+        let elem_struct = self.u.ratio(2, 3)?;
+        let (elem_type, mut make): (String, Box<dyn FnMut(&mut Self) -> Result<(Value, Value)>>) = if elem_struct {
+            let (vmsd, c_struct, state, dest) = self.nested(depth)?;
+            field.vmsd = Some(vmsd);
+            (c_struct, Box::new(move |_| Ok((Value::Object(state.clone()), Value::Object(dest.clone())))))
+        } else {
+            let (ct, info, w, s) = self.scalar()?;
+            field.info = Some(info.into());
+            (ct.to_string(), Box::new(move |g: &mut Self| Ok((g.value(ct, w, s)?, zero_of(ct)))))
+        };
+        let kind_flag = if elem_struct { "|STRUCT" } else { "" };
+        let mut state = vec![];
+        let mut dest = vec![];
+        for &null in &nulls {
+            if null {
+                state.push(Value::Null);
+                dest.push(Value::Null);
+            } else {
+                let (s, d) = make(self)?;
+                state.push(s);
+                dest.push(if dynamic { Value::Null } else { d });
+            }
+        }
+        if dynamic {
+            let (count_ct, count_info, _) = self.count_type()?;
+            let n = n.min(if count_ct == "uint8_t" { 255 } else { n });
+            state.truncate(n);
+            dest.truncate(n);
+            let c = format!("{m}n");
+            body.decls += &format!("{count_ct} {c}; {elem_type} **{m};");
+            self.count_field(body, &c, count_info, n);
+            field.count = Some(c);
+            field.flags = FlagsSpec::Text(format!("POINTER|VARRAY|ARRAY_OF_POINTER|AUTO_ALLOC{kind_flag}"));
+        } else {
+            body.decls += &format!("{elem_type} *{m}[{n}];");
+            field.flags = FlagsSpec::Text(format!("ARRAY|ARRAY_OF_POINTER{kind_flag}"));
+        }
+        body.state.insert(m.into(), Value::Array(state));
+        body.dest.insert(m.into(), Value::Array(dest));
+        body.fields.push(field);
+        Ok(())
+    }
+}
+
+fn zero_of(ct: &str) -> Value {
+    if ct == "bool" { json!(false) } else { json!(0) }
+}
+
+fn is_nonzero(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_i64() != Some(0) && n.as_u64() != Some(0),
+        _ => true,
+    }
+}
