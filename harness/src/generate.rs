@@ -26,10 +26,16 @@ impl GenCase {
         &self.file.cases[0]
     }
     pub fn state(&self) -> &Value {
-        self.case().state.as_ref().expect("generated cases have a state")
+        self.case()
+            .state
+            .as_ref()
+            .expect("generated cases have a state")
     }
     pub fn dest(&self) -> &Value {
-        self.case().dest.as_ref().expect("generated cases have a dest")
+        self.case()
+            .dest
+            .as_ref()
+            .expect("generated cases have a dest")
     }
     /// The case file, pretty-printed: the readable form of a failure.
     pub fn to_json(&self) -> String {
@@ -52,6 +58,7 @@ pub fn generate(u: &mut Unstructured, dialect: Dialect) -> Result<GenCase> {
         structs: BTreeMap::new(),
         vmsds: Vec::new(),
         budget: 1200,
+        self_contained: false,
     };
     g.vmsds.push(placeholder());
     let (root, state, dest) = g.gen_struct("dev", 0)?;
@@ -129,6 +136,28 @@ struct Gen<'u, 'a> {
     vmsds: Vec<VmsdSpec>,
     /// Elements left to spend: keeps every case small enough to run fast.
     budget: usize,
+    /// Inside an element the loader allocates: every field must load into
+    /// zeroed memory, so nothing may rely on a pre-populated destination.
+    self_contained: bool,
+}
+
+/// An object's value as JSON.
+type Obj = Map<String, Value>;
+
+/// A nested struct: its VMSD name, C struct name, source and destination.
+struct Nested {
+    vmsd: String,
+    c_struct: String,
+    state: Obj,
+    dest: Obj,
+}
+
+/// How the elements of an array of pointers are made.
+enum ElemGen {
+    /// Every element is this struct value.
+    Struct(Obj, Obj),
+    /// A fresh scalar per element.
+    Scalar(&'static str, u8, bool),
 }
 
 /// The members, fields and values one VMSD is being built from.
@@ -148,7 +177,7 @@ impl Gen<'_, '_> {
     }
 
     /// A struct, its VMSD (and subsections), the source and destination values.
-    fn gen_struct(&mut self, vmsd_name: &str, depth: usize) -> Result<(VmsdSpec, Map<String, Value>, Map<String, Value>)> {
+    fn gen_struct(&mut self, vmsd_name: &str, depth: usize) -> Result<(VmsdSpec, Obj, Obj)> {
         let c_struct = self.fresh("S");
         self.structs.insert(c_struct.clone(), String::new()); // reserve the name
         let version_id = self.u.int_in_range(1..=3)?;
@@ -165,7 +194,11 @@ impl Gen<'_, '_> {
             self.gen_field(&mut body, &format!("f{k}"), depth)?;
         }
         let mut subsections = vec![];
-        let n_subs = if depth < MAX_DEPTH && self.u.ratio(1, 3)? { self.u.int_in_range(1..=2)? } else { 0 };
+        let n_subs = if depth < MAX_DEPTH && self.u.ratio(1, 3)? {
+            self.u.int_in_range(1..=2)?
+        } else {
+            0
+        };
         for s in 0..n_subs {
             let name = format!("{vmsd_name}/sub{s}");
             let needed = match self.u.int_in_range(0..=2)? {
@@ -227,19 +260,33 @@ impl Gen<'_, '_> {
     }
 
     /// A nested struct registered as its own VMSD; returns its struct name.
-    fn nested(&mut self, depth: usize) -> Result<(String, String, Map<String, Value>, Map<String, Value>)> {
+    fn nested(&mut self, depth: usize) -> Result<Nested> {
         let name = self.fresh("v");
         let idx = self.vmsds.len();
         self.vmsds.push(placeholder());
         let (vmsd, state, dest) = self.gen_struct(&name, depth + 1)?;
         let c_struct = vmsd.c_struct.clone();
         self.vmsds[idx] = vmsd;
-        Ok((name, c_struct, state, dest))
+        Ok(Nested {
+            vmsd: name,
+            c_struct,
+            state,
+            dest,
+        })
     }
 
     fn kinds(&self, depth: usize) -> Vec<Kind> {
-        let mut k = vec![Kind::Scalar, Kind::Array, Kind::Buffer, Kind::Unused, Kind::Varray, Kind::Vbuffer];
-        if depth < MAX_DEPTH {
+        let mut k = vec![
+            Kind::Scalar,
+            Kind::Array,
+            Kind::Buffer,
+            Kind::Unused,
+            Kind::Varray,
+            Kind::Vbuffer,
+        ];
+        if depth < MAX_DEPTH && self.self_contained {
+            k.push(Kind::Struct);
+        } else if depth < MAX_DEPTH {
             k.extend([Kind::Struct, Kind::StructPointer, Kind::ArrayOfPointers]);
             if self.d != Dialect::Qemu10 {
                 k.extend([Kind::DynamicArray, Kind::DynamicArray]);
@@ -314,10 +361,23 @@ impl Gen<'_, '_> {
                 (Value::Array(v?), Value::Array(vec![zero_of(ct); n]))
             }
             Kind::Buffer | Kind::Unused => {
-                let n = self.u.int_in_range(0..=12)?;
+                // g_malloc0(0) is NULL: a zero-size element would not survive
+                // auto-allocation (a finding of its own), so keep them sized.
+                let n = self.u.int_in_range(self.self_contained as usize..=12)?;
                 body.decls += &format!("uint8_t {m}[{n}];");
-                let bytes: Vec<u8> = if kind == Kind::Buffer { (0..n).map(|_| self.u.arbitrary()).collect::<Result<_>>()? } else { vec![0; n] };
-                field.info = Some(if kind == Kind::Buffer { "buffer" } else { "unused_buffer" }.into());
+                let bytes: Vec<u8> = if kind == Kind::Buffer {
+                    (0..n).map(|_| self.u.arbitrary()).collect::<Result<_>>()?
+                } else {
+                    vec![0; n]
+                };
+                field.info = Some(
+                    if kind == Kind::Buffer {
+                        "buffer"
+                    } else {
+                        "unused_buffer"
+                    }
+                    .into(),
+                );
                 (json!(hex::encode(bytes)), json!("00".repeat(n)))
             }
             Kind::Varray => {
@@ -327,11 +387,20 @@ impl Gen<'_, '_> {
                 let c = format!("{m}n");
                 body.decls += &format!("{count_ct} {c}; {ct} *{m};");
                 self.count_field(body, &c, count_info, n);
-                let alloc = self.u.ratio(1, 3)?;
+                let alloc = self.self_contained || self.u.ratio(1, 3)?;
                 field.info = Some(info.into());
                 field.count = Some(c);
-                field.flags = FlagsSpec::Text(if alloc { "POINTER|VARRAY|ALLOC" } else { "POINTER|VARRAY" }.into());
-                let v: Vec<Value> = (0..n).map(|_| self.value(ct, w, s)).collect::<Result<_>>()?;
+                field.flags = FlagsSpec::Text(
+                    if alloc {
+                        "POINTER|VARRAY|ALLOC"
+                    } else {
+                        "POINTER|VARRAY"
+                    }
+                    .into(),
+                );
+                let v: Vec<Value> = (0..n)
+                    .map(|_| self.value(ct, w, s))
+                    .collect::<Result<_>>()?;
                 let zeros = Value::Array(vec![zero_of(ct); n]);
                 match (alloc, n) {
                     (true, 0) => (Value::Null, Value::Null),
@@ -342,7 +411,7 @@ impl Gen<'_, '_> {
             Kind::Vbuffer => {
                 let len = self.u.int_in_range(0..=8)?;
                 let multiply = self.u.int_in_range(0..=3)?;
-                let alloc = self.u.ratio(1, 3)?;
+                let alloc = self.self_contained || self.u.ratio(1, 3)?;
                 let l = format!("{m}len");
                 body.decls += &format!("uint32_t {l}; uint8_t *{m};");
                 self.count_field(body, &l, "uint32", len);
@@ -358,7 +427,9 @@ impl Gen<'_, '_> {
                 field.flags = FlagsSpec::Text(flags);
                 field.info = Some("buffer".into());
                 field.size_from = Some(l);
-                let bytes: Vec<u8> = (0..total).map(|_| self.u.arbitrary()).collect::<Result<_>>()?;
+                let bytes: Vec<u8> = (0..total)
+                    .map(|_| self.u.arbitrary())
+                    .collect::<Result<_>>()?;
                 match (alloc, total) {
                     (_, 0) => (Value::Null, Value::Null),
                     (true, _) => (json!(hex::encode(bytes)), Value::Null),
@@ -366,25 +437,41 @@ impl Gen<'_, '_> {
                 }
             }
             Kind::Struct => {
-                let (vmsd, c_struct, state, dest) = self.nested(depth)?;
+                let Nested {
+                    vmsd,
+                    c_struct,
+                    state,
+                    dest,
+                } = self.nested(depth)?;
                 body.decls += &format!("{c_struct} {m};");
                 field.vmsd = Some(vmsd);
                 if self.u.ratio(1, 4)? {
                     field.flags = FlagsSpec::Text("VSTRUCT".into());
-                    field.struct_version_id = self.vmsds.iter().find(|v| Some(&v.name) == field.vmsd.as_ref()).map_or(1, |v| v.version_id);
+                    field.struct_version_id = self
+                        .vmsds
+                        .iter()
+                        .find(|v| Some(&v.name) == field.vmsd.as_ref())
+                        .map_or(1, |v| v.version_id);
                 } else {
                     field.flags = FlagsSpec::Text("STRUCT".into());
                 }
                 (Value::Object(state), Value::Object(dest))
             }
             Kind::StructPointer => {
-                let (vmsd, c_struct, state, dest) = self.nested(depth)?;
+                let Nested {
+                    vmsd,
+                    c_struct,
+                    state,
+                    dest,
+                } = self.nested(depth)?;
                 body.decls += &format!("{c_struct} *{m};");
                 field.vmsd = Some(vmsd);
                 field.flags = FlagsSpec::Text("POINTER|STRUCT".into());
                 (Value::Object(state), Value::Object(dest))
             }
-            Kind::ArrayOfPointers | Kind::DynamicArray => return self.pointer_array(body, field, m, depth, kind),
+            Kind::ArrayOfPointers | Kind::DynamicArray => {
+                return self.pointer_array(body, field, m, depth, kind);
+            }
         };
         // Versions and field_exists tests on fields that are not arrays of
         // structs keep round trips exact.
@@ -395,7 +482,11 @@ impl Gen<'_, '_> {
             if self.u.ratio(1, 5)?
                 && let Some(t) = body.plain_scalars.last()
             {
-                let test = if self.u.arbitrary()? { MemberTest::Nonzero(t.clone()) } else { MemberTest::Zero(t.clone()) };
+                let test = if self.u.arbitrary()? {
+                    MemberTest::Nonzero(t.clone())
+                } else {
+                    MemberTest::Zero(t.clone())
+                };
                 let present = match &test {
                     MemberTest::Nonzero(t) => is_nonzero(&body.state[t]),
                     _ => !is_nonzero(&body.state[t]),
@@ -420,8 +511,18 @@ impl Gen<'_, '_> {
     /// A count member type this dialect can use as a VARRAY count.
     fn count_type(&mut self) -> Result<(&'static str, &'static str, usize)> {
         let options: &[(&str, &str, usize)] = match self.d {
-            Dialect::Qemu11_1 => &[("uint8_t", "uint8", 255), ("uint16_t", "uint16", 300), ("uint32_t", "uint32", 300), ("uint64_t", "uint64", 300)],
-            _ => &[("uint8_t", "uint8", 255), ("uint16_t", "uint16", 300), ("uint32_t", "uint32", 300), ("int32_t", "int32", 300)],
+            Dialect::Qemu11_1 => &[
+                ("uint8_t", "uint8", 255),
+                ("uint16_t", "uint16", 300),
+                ("uint32_t", "uint32", 300),
+                ("uint64_t", "uint64", 300),
+            ],
+            _ => &[
+                ("uint8_t", "uint8", 255),
+                ("uint16_t", "uint16", 300),
+                ("uint32_t", "uint32", 300),
+                ("int32_t", "int32", 300),
+            ],
         };
         Ok(*self.u.choose(options)?)
     }
@@ -448,20 +549,42 @@ impl Gen<'_, '_> {
     }
 
     /// A fixed array of pointers, or (qemu-11.1, alloc-combo) a dynamic one.
-    fn pointer_array(&mut self, body: &mut Body, mut field: FieldSpec, m: &str, depth: usize, kind: Kind) -> Result<()> {
+    fn pointer_array(
+        &mut self,
+        body: &mut Body,
+        mut field: FieldSpec,
+        m: &str,
+        depth: usize,
+        kind: Kind,
+    ) -> Result<()> {
         let dynamic = kind == Kind::DynamicArray;
-        let n = if dynamic { self.length(300)? } else { self.length(300)?.max(1) };
+        let n = if dynamic {
+            self.length(300)?
+        } else {
+            self.length(300)?.max(1)
+        };
         let null_percent: u32 = *self.u.choose(&[0, 10, 50, 90, 100])?;
-        let nulls: Vec<bool> = (0..n).map(|_| Ok(self.u.int_in_range(0..=99)? < null_percent)).collect::<Result<_>>()?;
+        let nulls: Vec<bool> = (0..n)
+            .map(|_| Ok(self.u.int_in_range(0..=99)? < null_percent))
+            .collect::<Result<_>>()?;
         let elem_struct = self.u.ratio(2, 3)?;
-        let (elem_type, mut make): (String, Box<dyn FnMut(&mut Self) -> Result<(Value, Value)>>) = if elem_struct {
-            let (vmsd, c_struct, state, dest) = self.nested(depth)?;
+        let (elem_type, elems) = if elem_struct {
+            let outer = self.self_contained;
+            self.self_contained |= dynamic;
+            let nested = self.nested(depth);
+            self.self_contained = outer;
+            let Nested {
+                vmsd,
+                c_struct,
+                state,
+                dest,
+            } = nested?;
             field.vmsd = Some(vmsd);
-            (c_struct, Box::new(move |_| Ok((Value::Object(state.clone()), Value::Object(dest.clone())))))
+            (c_struct, ElemGen::Struct(state, dest))
         } else {
             let (ct, info, w, s) = self.scalar()?;
             field.info = Some(info.into());
-            (ct.to_string(), Box::new(move |g: &mut Self| Ok((g.value(ct, w, s)?, zero_of(ct)))))
+            (ct.to_string(), ElemGen::Scalar(ct, w, s))
         };
         let kind_flag = if elem_struct { "|STRUCT" } else { "" };
         let mut state = vec![];
@@ -471,7 +594,10 @@ impl Gen<'_, '_> {
                 state.push(Value::Null);
                 dest.push(Value::Null);
             } else {
-                let (s, d) = make(self)?;
+                let (s, d) = match &elems {
+                    ElemGen::Struct(s, d) => (Value::Object(s.clone()), Value::Object(d.clone())),
+                    ElemGen::Scalar(ct, w, sg) => (self.value(ct, *w, *sg)?, zero_of(ct)),
+                };
                 state.push(s);
                 dest.push(if dynamic { Value::Null } else { d });
             }
@@ -485,7 +611,9 @@ impl Gen<'_, '_> {
             body.decls += &format!("{count_ct} {c}; {elem_type} **{m};");
             self.count_field(body, &c, count_info, n);
             field.count = Some(c);
-            field.flags = FlagsSpec::Text(format!("POINTER|VARRAY|ARRAY_OF_POINTER|AUTO_ALLOC{kind_flag}"));
+            field.flags = FlagsSpec::Text(format!(
+                "POINTER|VARRAY|ARRAY_OF_POINTER|AUTO_ALLOC{kind_flag}"
+            ));
         } else {
             body.decls += &format!("{elem_type} *{m}[{n}];");
             field.flags = FlagsSpec::Text(format!("ARRAY|ARRAY_OF_POINTER{kind_flag}"));

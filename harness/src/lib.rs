@@ -4,3 +4,4 @@
 pub mod case;
 pub mod codec;
 pub mod generate;
+pub mod oracle;

@@ -45,7 +45,20 @@ fn every_vector_passes_on_the_optimized_codec() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/vectors");
     let files = case::case_files(&dir).expect("corpus/vectors is readable");
     let codec = vmstate_harness::codec::Optimized;
-    let results: Vec<_> = files.iter().flat_map(|f| case::run_file(f, &codec)).collect();
-    let failures: Vec<String> = results.iter().filter(|r| r.failure.is_some()).map(|r| r.to_string()).collect();
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), results.len(), failures.join("\n"));
+    let results: Vec<_> = files
+        .iter()
+        .flat_map(|f| case::run_file(f, &codec))
+        .collect();
+    let failures: Vec<String> = results
+        .iter()
+        .filter(|r| r.failure.is_some())
+        .map(|r| r.to_string())
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        results.len(),
+        failures.join("\n")
+    );
 }

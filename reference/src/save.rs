@@ -63,7 +63,12 @@ impl Saver<'_> {
     fn span(&mut self, start: usize, path: &str, kind: SpanKind) {
         let end = self.f.pos();
         let path = path.to_string();
-        self.spans.push(Span { start, end, path, kind });
+        self.spans.push(Span {
+            start,
+            end,
+            path,
+            kind,
+        });
     }
 
     fn err(&self, kind: ErrorKind, path: &str) -> Error {
@@ -208,7 +213,8 @@ impl Saver<'_> {
                 .info
                 .ok_or_else(|| self.err(ErrorKind::MissingInfo, path))?;
             let at = self.f.pos();
-            info::put(info, &mut self.f, self.heap, pv, size).map_err(|k| Error::new(k, at, path))?;
+            info::put(info, &mut self.f, self.heap, pv, size)
+                .map_err(|k| Error::new(k, at, path))?;
             self.span(at, path, SpanKind::Value);
             Ok(())
         }

@@ -139,7 +139,13 @@ fn alloc_pointee(
 /// Pointers are followed: the pointee is an array of every object up to the
 /// allocation's end when the hint is an array (or there is no hint and the
 /// allocation does not hold exactly one), else a single value.
-pub fn read(heap: &Heap, types: &Types, ty: &CType, addr: Addr, hint: Option<&Value>) -> Result<Value, String> {
+pub fn read(
+    heap: &Heap,
+    types: &Types,
+    ty: &CType,
+    addr: Addr,
+    hint: Option<&Value>,
+) -> Result<Value, String> {
     read_at(heap, types, ty, addr, hint, 0)
 }
 
@@ -167,10 +173,27 @@ fn read_at(
                 json!(raw)
             }
         }
+        CType::Array(elem, n)
+            if matches!(
+                (elem.as_ref(), hint),
+                (CType::Int { width: 1, .. }, Some(Value::String(_)))
+            ) =>
+        {
+            Value::String(hex::encode(heap.read(addr, *n).map_err(mem)?))
+        }
         CType::Array(elem, n) => {
             let stride = types.size_of(elem)?;
             let items: Result<Vec<Value>, String> = (0..*n)
-                .map(|i| read_at(heap, types, elem, addr + stride * i, item_hint(i as usize), depth))
+                .map(|i| {
+                    read_at(
+                        heap,
+                        types,
+                        elem,
+                        addr + stride * i,
+                        item_hint(i as usize),
+                        depth,
+                    )
+                })
                 .collect();
             Value::Array(items?)
         }
@@ -179,7 +202,10 @@ fn read_at(
             let mut obj = Map::new();
             for m in &layout.members {
                 let h = hint.and_then(|h| h.get(&m.name));
-                obj.insert(m.name.clone(), read_at(heap, types, &m.ty, addr + m.offset, h, depth)?);
+                obj.insert(
+                    m.name.clone(),
+                    read_at(heap, types, &m.ty, addr + m.offset, h, depth)?,
+                );
             }
             Value::Object(obj)
         }
@@ -199,15 +225,29 @@ fn read_at(
                 Some(Value::Null) | None => count != 1,
                 Some(_) => false,
             };
-            let count = if as_array { count } else { count.min(1) };
+            if let (Some(Value::String(_)), CType::Int { width: 1, .. }) = (hint, pointee.as_ref())
+            {
+                return Ok(Value::String(hex::encode(
+                    heap.read(target, count).map_err(mem)?,
+                )));
+            }
+            let count = if as_array { count } else { 1 };
             let items: Result<Vec<Value>, String> = (0..count)
                 .map(|i| {
-                    let h = if as_array { item_hint(i as usize) } else { hint };
+                    let h = if as_array {
+                        item_hint(i as usize)
+                    } else {
+                        hint
+                    };
                     read_at(heap, types, pointee, target + size * i, h, depth + 1)
                 })
                 .collect();
             let mut items = items?;
-            if as_array { Value::Array(items) } else { items.pop().unwrap_or(Value::Null) }
+            if as_array {
+                Value::Array(items)
+            } else {
+                items.pop().unwrap_or(Value::Null)
+            }
         }
     })
 }

@@ -6,7 +6,8 @@
 use super::plan::{Alloc, Elem, FieldPlan, Slots, VmsdPlan, c_str};
 use super::walk::{self, Path, Seg, stride_at};
 use vmstate_reference::{
-    Addr, Allocator, Error, ErrorKind, Heap, Info, Limits, MARKER_NULL, MARKER_VALID, QEMU_VM_SUBSECTION,
+    Addr, Allocator, Error, ErrorKind, Heap, Info, Limits, MARKER_NULL, MARKER_VALID,
+    QEMU_VM_SUBSECTION,
 };
 
 pub struct Loader<'p, 'h, 's> {
@@ -80,17 +81,29 @@ impl<'p> Loader<'p, '_, '_> {
         v
     }
 
-    fn load_vmsd(&mut self, plan: &'p VmsdPlan, opaque: Addr, version_id: i32) -> Result<(), Error> {
+    fn load_vmsd(
+        &mut self,
+        plan: &'p VmsdPlan,
+        opaque: Addr,
+        version_id: i32,
+    ) -> Result<(), Error> {
         if version_id > plan.version_id {
-            return Err(self.err(ErrorKind::VersionTooNew { incoming: version_id, local: plan.version_id }));
+            return Err(self.err(ErrorKind::VersionTooNew {
+                incoming: version_id,
+                local: plan.version_id,
+            }));
         }
         if version_id < plan.minimum_version_id {
-            let kind = ErrorKind::VersionTooOld { incoming: version_id, minimum: plan.minimum_version_id };
+            let kind = ErrorKind::VersionTooOld {
+                incoming: version_id,
+                minimum: plan.minimum_version_id,
+            };
             return Err(self.err(kind));
         }
         for field in &plan.fields {
             self.path.push(Seg::Field(&field.name));
-            let exists = walk::exists(field, self.heap, opaque, version_id).map_err(|k| self.err(k))?;
+            let exists =
+                walk::exists(field, self.heap, opaque, version_id).map_err(|k| self.err(k))?;
             if exists {
                 self.load_field(field, opaque)?;
             } else if field.must_exist {
@@ -111,7 +124,10 @@ impl<'p> Loader<'p, '_, '_> {
         self.handle_alloc(field, slot, size, n)?;
         let mut first = slot;
         if field.pointer {
-            first = self.heap.read_ptr(slot).map_err(|e| self.err(ErrorKind::Memory(e)))?;
+            first = self
+                .heap
+                .read_ptr(slot)
+                .map_err(|e| self.err(ErrorKind::Memory(e)))?;
             if first == 0 && n > 0 && size != 0 {
                 return Err(self.err(ErrorKind::NullPointerBase { n_elems: n }));
             }
@@ -123,7 +139,8 @@ impl<'p> Loader<'p, '_, '_> {
             return Ok(());
         }
         if self.elements + n as u64 <= self.limits.max_elements
-            && let (Slots::Direct { .. } | Slots::DynamicDirect, Elem::Info(info)) = (field.slots, &field.elem)
+            && let (Slots::Direct { .. } | Slots::DynamicDirect, Elem::Info(info)) =
+                (field.slots, &field.elem)
             && let Some(done) = self.bulk_scalars(field, *info, first, n, size)
         {
             self.elements += n as u64;
@@ -163,7 +180,12 @@ impl<'p> Loader<'p, '_, '_> {
         let w = info.scalar_width()?;
         let plain = !matches!(
             info,
-            Info::Int32Equal | Info::Uint8Equal | Info::Uint16Equal | Info::Uint32Equal | Info::Uint64Equal | Info::Int32Le
+            Info::Int32Equal
+                | Info::Uint8Equal
+                | Info::Uint16Equal
+                | Info::Uint32Equal
+                | Info::Uint64Equal
+                | Info::Int32Le
         );
         if !plain || size as u64 != w || first == 0 {
             return None;
@@ -174,7 +196,10 @@ impl<'p> Loader<'p, '_, '_> {
         let dst = self.heap.slice_mut(first, (w * n as usize) as u64).ok()?;
         let whole = avail * w;
         match w {
-            1 if info == Info::Bool => dst[..whole].iter_mut().zip(src).for_each(|(d, s)| *d = (*s != 0) as u8),
+            1 if info == Info::Bool => dst[..whole]
+                .iter_mut()
+                .zip(src)
+                .for_each(|(d, s)| *d = (*s != 0) as u8),
             1 => dst[..whole].copy_from_slice(&src[..whole]),
             2 => swap::<2>(&mut dst[..whole], &src[..whole]),
             4 => swap::<4>(&mut dst[..whole], &src[..whole]),
@@ -187,9 +212,15 @@ impl<'p> Loader<'p, '_, '_> {
         // The first incomplete element reads its bytes then zeros, is stored,
         // and only then is the sticky error noticed.
         let v = self.be(w);
-        let bytes = if info == Info::Bool { [(v != 0) as u8, 0, 0, 0, 0, 0, 0, 0] } else { v.to_le_bytes() };
+        let bytes = if info == Info::Bool {
+            [(v != 0) as u8, 0, 0, 0, 0, 0, 0, 0]
+        } else {
+            v.to_le_bytes()
+        };
         let elem_at = first + whole as u64;
-        self.heap.write(elem_at, &bytes[..w]).expect("inside the range checked above");
+        self.heap
+            .write(elem_at, &bytes[..w])
+            .expect("inside the range checked above");
         if field.array {
             self.path.push(Seg::Index(avail as i32));
         }
@@ -197,7 +228,13 @@ impl<'p> Loader<'p, '_, '_> {
     }
 
     /// `vmstate_handle_alloc` as each dialect has it.
-    fn handle_alloc(&mut self, field: &FieldPlan, slot: Addr, size: i32, n: i32) -> Result<(), Error> {
+    fn handle_alloc(
+        &mut self,
+        field: &FieldPlan,
+        slot: Addr,
+        size: i32,
+        n: i32,
+    ) -> Result<(), Error> {
         let (size, n) = (size as i64 as u64, n as i64 as u64);
         let new = match field.alloc {
             Alloc::None => return Ok(()),
@@ -215,18 +252,27 @@ impl<'p> Loader<'p, '_, '_> {
                 if size == 0 || n == 0 {
                     return Ok(());
                 }
-                let total = size.checked_mul(n).ok_or_else(|| self.err(ErrorKind::AllocFailed { size: u64::MAX }))?;
+                let total = size
+                    .checked_mul(n)
+                    .ok_or_else(|| self.err(ErrorKind::AllocFailed { size: u64::MAX }))?;
                 let path = self.path.render();
                 self.heap
                     .malloc(total, Allocator::GTryMalloc, &path)
                     .map_err(|_| self.err(ErrorKind::AllocFailed { size: total }))?
             }
         };
-        self.heap.write_ptr(slot, new).map_err(|e| self.err(ErrorKind::Memory(e)))
+        self.heap
+            .write_ptr(slot, new)
+            .map_err(|e| self.err(ErrorKind::Memory(e)))
     }
 
     /// The object element `ptr` loads into, or None to skip it.
-    fn next_elem(&mut self, field: &FieldPlan, ptr: Addr, size: i32) -> Result<Option<Addr>, Error> {
+    fn next_elem(
+        &mut self,
+        field: &FieldPlan,
+        ptr: Addr,
+        size: i32,
+    ) -> Result<Option<Addr>, Error> {
         let read_ptr = |s: &Self, at| s.heap.read_ptr(at).map_err(|e| s.err(ErrorKind::Memory(e)));
         match field.slots {
             Slots::Direct { null_check } => {
@@ -300,8 +346,14 @@ impl<'p> Loader<'p, '_, '_> {
         let new = self
             .heap
             .malloc(field.field_size, Allocator::GMalloc0, &path)
-            .map_err(|_| self.err(ErrorKind::GMallocAbort { size: field.field_size }))?;
-        self.heap.write_ptr(pptr, new).map_err(|e| self.err(ErrorKind::Memory(e)))?;
+            .map_err(|_| {
+                self.err(ErrorKind::GMallocAbort {
+                    size: field.field_size,
+                })
+            })?;
+        self.heap
+            .write_ptr(pptr, new)
+            .map_err(|e| self.err(ErrorKind::Memory(e)))?;
         Ok(new)
     }
 
@@ -319,12 +371,16 @@ impl<'p> Loader<'p, '_, '_> {
         let at = self.pos;
         let mem = |s: &Self, e| s.err_at(ErrorKind::Memory(e), at);
         let Some(w) = info.scalar_width() else {
-            let size = u64::try_from(size).map_err(|_| self.err_at(ErrorKind::NegativeSize(size as i64), at))?;
+            let size = u64::try_from(size)
+                .map_err(|_| self.err_at(ErrorKind::NegativeSize(size as i64), at))?;
             let take = (size as usize).min(self.input.len() - self.pos);
             if info == Info::Buffer {
                 let input = &self.input[self.pos..self.pos + take];
                 let path = &self.path;
-                let dst = self.heap.slice_mut(pv, size).map_err(|e| path.error(ErrorKind::Memory(e), at))?;
+                let dst = self
+                    .heap
+                    .slice_mut(pv, size)
+                    .map_err(|e| path.error(ErrorKind::Memory(e), at))?;
                 dst[..take].copy_from_slice(input);
             }
             self.pos += take;
@@ -336,25 +392,44 @@ impl<'p> Loader<'p, '_, '_> {
         let v = self.be(w as usize);
         let local = || -> Result<u64, vmstate_reference::HeapError> { self.heap.read_uint(pv, w) };
         match info {
-            Info::Bool => self.heap.write(pv, &[(v != 0) as u8]).map_err(|e| mem(self, e)),
-            Info::Int32Equal | Info::Uint8Equal | Info::Uint16Equal | Info::Uint32Equal | Info::Uint64Equal => {
+            Info::Bool => self
+                .heap
+                .write(pv, &[(v != 0) as u8])
+                .map_err(|e| mem(self, e)),
+            Info::Int32Equal
+            | Info::Uint8Equal
+            | Info::Uint16Equal
+            | Info::Uint32Equal
+            | Info::Uint64Equal => {
                 let local = local().map_err(|e| mem(self, e))?;
                 if local == v {
                     Ok(())
                 } else {
-                    Err(self.err_at(ErrorKind::NotEqual { info: info.name(), local, incoming: v }, at))
+                    Err(self.err_at(
+                        ErrorKind::NotEqual {
+                            info: info.name(),
+                            local,
+                            incoming: v,
+                        },
+                        at,
+                    ))
                 }
             }
             Info::Int32Le => {
                 let local = local().map_err(|e| mem(self, e))? as u32 as i32;
                 let incoming = v as u32 as i32;
                 if incoming >= 0 && incoming <= local {
-                    self.heap.write(pv, &incoming.to_le_bytes()).map_err(|e| mem(self, e))
+                    self.heap
+                        .write(pv, &incoming.to_le_bytes())
+                        .map_err(|e| mem(self, e))
                 } else {
                     Err(self.err_at(ErrorKind::Int32LeOutOfRange { incoming, local }, at))
                 }
             }
-            _ => self.heap.write(pv, &v.to_le_bytes()[..w as usize]).map_err(|e| mem(self, e)),
+            _ => self
+                .heap
+                .write(pv, &v.to_le_bytes()[..w as usize])
+                .map_err(|e| mem(self, e)),
         }
     }
 
@@ -385,7 +460,11 @@ impl<'p> Loader<'p, '_, '_> {
             if !idstr.starts_with(&plan.c_name) {
                 return Ok(());
             }
-            let Some(sub) = plan.subsections.iter().find(|s| c_str(s.plan.name.as_bytes()) == idstr) else {
+            let Some(sub) = plan
+                .subsections
+                .iter()
+                .find(|s| c_str(s.plan.name.as_bytes()) == idstr)
+            else {
                 let name = String::from_utf8_lossy(idstr).into_owned();
                 return Err(self.err(ErrorKind::SubsectionNotFound { name }));
             };

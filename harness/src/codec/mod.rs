@@ -2,6 +2,7 @@
 //! independently for speed. A description is compiled once into a
 //! [`plan::VmsdPlan`]; save and load then follow the plan.
 
+pub mod check;
 mod load;
 pub mod plan;
 mod save;
@@ -44,7 +45,13 @@ impl Compiled {
     }
 
     /// `vmstate_load_state` plus the caller's file-error check.
-    pub fn load(&self, heap: &mut Heap, opaque: Addr, version_id: i32, stream: &[u8]) -> Result<usize, Error> {
+    pub fn load(
+        &self,
+        heap: &mut Heap,
+        opaque: Addr,
+        version_id: i32,
+        stream: &[u8],
+    ) -> Result<usize, Error> {
         load::load(&self.plan, heap, opaque, version_id, stream, &self.limits)
     }
 }

@@ -42,7 +42,11 @@ pub enum Count {
     Fixed(i32),
     /// A member of `width` bytes; `checked` widths come from
     /// `num_indirect.size` and may be invalid.
-    Member { offset: u64, width: u8, checked: bool },
+    Member {
+        offset: u64,
+        width: u8,
+        checked: bool,
+    },
 }
 
 /// `vmstate_size`, decided per dialect.
@@ -50,9 +54,16 @@ pub enum Count {
 pub enum SizeRule {
     Fixed(i32),
     /// qemu-10.x/alloc-combo: int32 member, wrapping multiply.
-    LegacyMember { offset: u64, multiply: Option<i32> },
+    LegacyMember {
+        offset: u64,
+        multiply: Option<i32>,
+    },
     /// qemu-11.1: unsigned member of `width`, checked multiply, fits int.
-    HardenedMember { offset: u64, width: u8, multiply: Option<u64> },
+    HardenedMember {
+        offset: u64,
+        width: u8,
+        multiply: Option<u64>,
+    },
 }
 
 /// `vmstate_handle_alloc`, decided per dialect.
@@ -85,7 +96,10 @@ pub enum Slots {
 #[derive(Debug, Clone)]
 pub enum Elem {
     /// STRUCT (own version) or VSTRUCT (`struct_version_id`).
-    Struct { plan: Box<VmsdPlan>, version: i32 },
+    Struct {
+        plan: Box<VmsdPlan>,
+        version: i32,
+    },
     Info(Info),
     MissingVmsd,
     MissingInfo,
@@ -150,13 +164,29 @@ fn compile_field(d: Dialect, f: &Field) -> FieldPlan {
     } else if has(Flag::Array) {
         Count::Fixed(f.num)
     } else if has(Flag::Varray) {
-        Count::Member { offset: f.num_indirect.offset, width: f.num_indirect.size, checked: true }
+        Count::Member {
+            offset: f.num_indirect.offset,
+            width: f.num_indirect.size,
+            checked: true,
+        }
     } else if has(Flag::VarrayInt32) || has(Flag::VarrayUint32) {
-        Count::Member { offset: f.num_indirect.offset, width: 4, checked: false }
+        Count::Member {
+            offset: f.num_indirect.offset,
+            width: 4,
+            checked: false,
+        }
     } else if has(Flag::VarrayUint16) {
-        Count::Member { offset: f.num_indirect.offset, width: 2, checked: false }
+        Count::Member {
+            offset: f.num_indirect.offset,
+            width: 2,
+            checked: false,
+        }
     } else if has(Flag::VarrayUint8) {
-        Count::Member { offset: f.num_indirect.offset, width: 1, checked: false }
+        Count::Member {
+            offset: f.num_indirect.offset,
+            width: 1,
+            checked: false,
+        }
     } else {
         Count::Fixed(1)
     };
@@ -217,7 +247,11 @@ fn compile_field(d: Dialect, f: &Field) -> FieldPlan {
         match &f.vmsd {
             None => Elem::MissingVmsd,
             Some(v) => Elem::Struct {
-                version: if has(Flag::Struct) { v.version_id } else { f.struct_version_id },
+                version: if has(Flag::Struct) {
+                    v.version_id
+                } else {
+                    f.struct_version_id
+                },
                 plan: Box::new(compile(d, v)),
             },
         }

@@ -13,7 +13,13 @@ pub struct Saver<'p, 'h> {
     limits: Limits,
 }
 
-pub fn save(plan: &VmsdPlan, heap: &Heap, opaque: Addr, limits: &Limits, size_hint: usize) -> Result<Vec<u8>, Error> {
+pub fn save(
+    plan: &VmsdPlan,
+    heap: &Heap,
+    opaque: Addr,
+    limits: &Limits,
+    size_hint: usize,
+) -> Result<Vec<u8>, Error> {
     let mut s = Saver {
         heap,
         out: Vec::with_capacity(size_hint),
@@ -30,10 +36,16 @@ impl<'p> Saver<'p, '_> {
         self.path.error(kind, self.out.len())
     }
 
-    fn save_vmsd(&mut self, plan: &'p VmsdPlan, opaque: Addr, version_id: i32) -> Result<(), Error> {
+    fn save_vmsd(
+        &mut self,
+        plan: &'p VmsdPlan,
+        opaque: Addr,
+        version_id: i32,
+    ) -> Result<(), Error> {
         for field in &plan.fields {
             self.path.push(Seg::Field(&field.name));
-            let exists = walk::exists(field, self.heap, opaque, version_id).map_err(|k| self.err(k))?;
+            let exists =
+                walk::exists(field, self.heap, opaque, version_id).map_err(|k| self.err(k))?;
             if exists {
                 self.save_field(field, opaque)?;
             } else if field.must_exist {
@@ -55,7 +67,8 @@ impl<'p> Saver<'p, '_> {
             if needed {
                 self.room(sub.header.len() as u64 + 4)?;
                 self.out.extend_from_slice(&sub.header);
-                self.out.extend_from_slice(&(sub.plan.version_id as u32).to_be_bytes());
+                self.out
+                    .extend_from_slice(&(sub.plan.version_id as u32).to_be_bytes());
                 self.save_vmsd(&sub.plan, opaque, sub.plan.version_id)?;
             }
             self.path.pop();
@@ -75,7 +88,10 @@ impl<'p> Saver<'p, '_> {
         let size = walk::size(field, self.heap, opaque).map_err(|k| self.err(k))?;
         let mut first = opaque.wrapping_add(field.offset);
         if field.pointer {
-            first = self.heap.read_ptr(first).map_err(|e| self.err(ErrorKind::Memory(e)))?;
+            first = self
+                .heap
+                .read_ptr(first)
+                .map_err(|e| self.err(ErrorKind::Memory(e)))?;
             if first == 0 && n > 0 && size != 0 {
                 return Err(self.err(ErrorKind::NullPointerBase { n_elems: n }));
             }
@@ -86,13 +102,12 @@ impl<'p> Saver<'p, '_> {
         if n <= 0 {
             return Ok(());
         }
-        if self.elements + n as u64 <= self.limits.max_elements {
-            if let (Slots::Direct { .. }, Elem::Info(info)) = (field.slots, &field.elem)
-                && self.bulk_scalars(*info, first, n, size)
-            {
-                self.elements += n as u64;
-                return Ok(());
-            }
+        if self.elements + n as u64 <= self.limits.max_elements
+            && let (Slots::Direct { .. }, Elem::Info(info)) = (field.slots, &field.elem)
+            && self.bulk_scalars(*info, first, n, size)
+        {
+            self.elements += n as u64;
+            return Ok(());
         }
         let table = match field.slots {
             // A pointer table is read once, not slot by slot.
@@ -111,7 +126,9 @@ impl<'p> Saver<'p, '_> {
             }
             let slot = stride_at(first, size, i);
             let cached = table.map(|t| {
-                let b: [u8; 8] = t[8 * i as usize..8 * i as usize + 8].try_into().expect("8 bytes");
+                let b: [u8; 8] = t[8 * i as usize..8 * i as usize + 8]
+                    .try_into()
+                    .expect("8 bytes");
                 u64::from_le_bytes(b)
             });
             self.save_element(field, slot, cached, size)?;
@@ -125,16 +142,23 @@ impl<'p> Saver<'p, '_> {
     /// A dense run of plain scalars, converted to big-endian in one pass.
     /// False (nothing written) when the fast path does not apply.
     fn bulk_scalars(&mut self, info: Info, first: Addr, n: i32, size: i32) -> bool {
-        let Some(w) = info.scalar_width() else { return false };
+        let Some(w) = info.scalar_width() else {
+            return false;
+        };
         if size as u64 != w || first == 0 {
             return false;
         }
-        let Ok(src) = self.heap.read(first, w * n as u64) else { return false };
+        let Ok(src) = self.heap.read(first, w * n as u64) else {
+            return false;
+        };
         let start = self.out.len();
         self.out.resize(start + src.len(), 0);
         let dst = &mut self.out[start..];
         match w {
-            1 if info == Info::Bool => dst.iter_mut().zip(src).for_each(|(d, s)| *d = (*s != 0) as u8),
+            1 if info == Info::Bool => dst
+                .iter_mut()
+                .zip(src)
+                .for_each(|(d, s)| *d = (*s != 0) as u8),
             1 => dst.copy_from_slice(src),
             2 => swap::<2>(dst, src),
             4 => swap::<4>(dst, src),
@@ -143,10 +167,19 @@ impl<'p> Saver<'p, '_> {
         true
     }
 
-    fn save_element(&mut self, field: &'p FieldPlan, slot: Addr, cached: Option<u64>, size: i32) -> Result<(), Error> {
+    fn save_element(
+        &mut self,
+        field: &'p FieldPlan,
+        slot: Addr,
+        cached: Option<u64>,
+        size: i32,
+    ) -> Result<(), Error> {
         let read_slot = |s: &Self| match cached {
             Some(p) => Ok(p),
-            None => s.heap.read_ptr(slot).map_err(|e| s.err(ErrorKind::Memory(e))),
+            None => s
+                .heap
+                .read_ptr(slot)
+                .map_err(|e| s.err(ErrorKind::Memory(e))),
         };
         match field.slots {
             Slots::Direct { null_check } => {
@@ -207,7 +240,8 @@ impl<'p> Saver<'p, '_> {
             }
             return Ok(());
         }
-        let size = u64::try_from(size).map_err(|_| self.err(ErrorKind::NegativeSize(size as i64)))?;
+        let size =
+            u64::try_from(size).map_err(|_| self.err(ErrorKind::NegativeSize(size as i64)))?;
         self.room(size)?;
         if info == Info::Buffer {
             let src = self.heap.read(pv, size).map_err(|e| mem(self, e))?;
@@ -220,7 +254,11 @@ impl<'p> Saver<'p, '_> {
 }
 
 fn marker(valid: bool) -> u8 {
-    if valid { vmstate_reference::MARKER_VALID } else { vmstate_reference::MARKER_NULL }
+    if valid {
+        vmstate_reference::MARKER_VALID
+    } else {
+        vmstate_reference::MARKER_NULL
+    }
 }
 
 /// Host-order (little-endian) elements of `W` bytes to big-endian.

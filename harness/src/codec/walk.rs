@@ -22,7 +22,10 @@ pub struct Path<'p> {
 
 impl<'p> Path<'p> {
     pub fn new(root: &'p str) -> Self {
-        Path { root, segs: Vec::with_capacity(16) }
+        Path {
+            root,
+            segs: Vec::with_capacity(16),
+        }
     }
     pub fn push(&mut self, s: Seg<'p>) {
         self.segs.push(s);
@@ -50,7 +53,12 @@ impl<'p> Path<'p> {
 }
 
 /// `vmstate_field_exists`
-pub fn exists(field: &FieldPlan, heap: &Heap, opaque: Addr, version_id: i32) -> Result<bool, ErrorKind> {
+pub fn exists(
+    field: &FieldPlan,
+    heap: &Heap,
+    opaque: Addr,
+    version_id: i32,
+) -> Result<bool, ErrorKind> {
     match &field.exists {
         Exists::FromVersion(v) => Ok(*v <= version_id),
         Exists::Test(t) => t.eval(heap, opaque, version_id).map_err(ErrorKind::Memory),
@@ -61,7 +69,11 @@ pub fn exists(field: &FieldPlan, heap: &Heap, opaque: Addr, version_id: i32) -> 
 pub fn n_elems(field: &FieldPlan, heap: &Heap, opaque: Addr) -> Result<i32, ErrorKind> {
     let n = match field.count {
         Count::Fixed(n) => n,
-        Count::Member { offset, width, checked } => {
+        Count::Member {
+            offset,
+            width,
+            checked,
+        } => {
             if checked && !matches!(width, 1 | 2 | 4 | 8) {
                 return Err(ErrorKind::BadIndirectWidth(width));
             }
@@ -82,7 +94,11 @@ pub fn size(field: &FieldPlan, heap: &Heap, opaque: Addr) -> Result<i32, ErrorKi
             let v = read_le(heap, opaque.wrapping_add(offset), 4)? as u32 as i32;
             Ok(multiply.map_or(v, |m| v.wrapping_mul(m)))
         }
-        SizeRule::HardenedMember { offset, width, multiply } => {
+        SizeRule::HardenedMember {
+            offset,
+            width,
+            multiply,
+        } => {
             if !matches!(width, 1 | 2 | 4 | 8) {
                 return Err(ErrorKind::BadIndirectWidth(width));
             }

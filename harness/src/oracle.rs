@@ -1,0 +1,477 @@
+//! Oracles: the properties the harness checks, each a function from a
+//! generated case to `Ok` or a readable [`Failure`]. proptest, the fuzz
+//! targets and `vmstate-harness check` all call these.
+
+use crate::case::ctype::Types;
+use crate::case::run::{Prepared, prepare};
+use crate::case::spec::{CaseFile, FlagsSpec};
+use crate::case::value;
+use crate::codec::{self, Compiled};
+use crate::generate::GenCase;
+use arbitrary::Arbitrary;
+use std::fmt;
+use vmstate_reference::{
+    self as reference, Dialect, Error, Heap, MARKER_VALID, QEMU_VM_EOF, Span, SpanKind, Vmsd,
+};
+
+/// A property that did not hold, with everything needed to reproduce it.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub property: &'static str,
+    /// What differed, for a person.
+    pub report: String,
+    /// The case file that reproduces it.
+    pub case: Option<Box<CaseFile>>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "property `{}` failed", self.property)?;
+        writeln!(f, "{}", self.report)?;
+        if let Some(case) = &self.case {
+            writeln!(
+                f,
+                "case file:\n{}",
+                serde_json::to_string_pretty(case).unwrap_or_default()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn fail(property: &'static str, case: &GenCase, report: String) -> Failure {
+    Failure {
+        property,
+        report,
+        case: Some(Box::new(case.file.clone())),
+    }
+}
+
+/// A generated case built for one dialect: description, source and destination.
+pub struct Built {
+    pub d: Dialect,
+    pub types: Types,
+    pub src: Prepared,
+    pub dest: Prepared,
+}
+
+impl Built {
+    pub fn new(case: &GenCase, d: Dialect) -> Result<Built, String> {
+        Built::from_file(&case.file, d)
+    }
+
+    pub fn from_file(file: &CaseFile, d: Dialect) -> Result<Built, String> {
+        let types = Types::new(&file.structs)?;
+        let spec = &file.cases[0];
+        let empty = serde_json::Value::Object(Default::default());
+        let src = prepare(file, &types, spec, d, spec.state.as_ref().unwrap_or(&empty))?;
+        let dest = prepare(file, &types, spec, d, spec.dest.as_ref().unwrap_or(&empty))?;
+        Ok(Built {
+            d,
+            types,
+            src,
+            dest,
+        })
+    }
+
+    pub fn vmsd(&self) -> &Vmsd {
+        &self.src.vmsd
+    }
+
+    /// The reference model's save, with spans.
+    pub fn reference_save(&self) -> Result<(Vec<u8>, Vec<Span>), Error> {
+        reference::save_state_annotated(self.d, &self.src.vmsd, &self.src.heap, self.src.opaque)
+    }
+}
+
+fn built(property: &'static str, case: &GenCase, d: Dialect) -> Result<Built, Failure> {
+    Built::new(case, d).map_err(|e| {
+        fail(
+            property,
+            case,
+            format!("generated case does not build: {e}"),
+        )
+    })
+}
+
+/// Reference and optimized save give the same bytes (or the same error).
+pub fn save_agrees(case: &GenCase) -> Result<(), Failure> {
+    const P: &str = "reference and optimized save agree";
+    let b = built(P, case, case.dialect)?;
+    let reference = b.reference_save();
+    let optimized = Compiled::new(b.d, b.vmsd()).save(&b.src.heap, b.src.opaque);
+    match (&reference, &optimized) {
+        (Ok((r, spans)), Ok(o)) if r != o => Err(fail(P, case, hex_diff(r, o, spans))),
+        (Ok(_), Ok(_)) => Ok(()),
+        (Err(r), Err(o)) if r == o => Ok(()),
+        _ => Err(fail(
+            P,
+            case,
+            format!(
+                "reference: {:?}\noptimized: {:?}",
+                reference.map(|r| r.0),
+                optimized
+            ),
+        )),
+    }
+}
+
+/// Bytes a device payload is followed by in these oracles: `QEMU_VM_EOF`
+/// and room for the longest subsection peek (2 + 255 bytes). On a real
+/// stream the footer and the rest of the migration follow; with only the
+/// EOF byte, a nested struct followed by a byte 0x05 makes the loader peek
+/// past the end, which sets the file's -EIO (a finding, see README).
+pub const TRAILER: usize = 258;
+
+/// The saved stream as a destination reads it: payload, EOF, zero padding.
+pub fn stream_of(bytes: &[u8]) -> Vec<u8> {
+    let mut s = bytes.to_vec();
+    s.push(QEMU_VM_EOF);
+    s.resize(bytes.len() + TRAILER, 0);
+    s
+}
+
+/// A change made to a valid stream before loading it.
+#[derive(Debug, Clone, Arbitrary)]
+pub enum Mutation {
+    None,
+    /// Cut the stream at this offset (modulo its length).
+    Truncate(u16),
+    /// Replace one byte.
+    Replace(u16, u8),
+    /// Put a marker byte (0x30, 0x31, or anything else) somewhere.
+    Marker(u16, bool, bool),
+    /// Write 0xff..ff over 4 bytes: a hostile count or size.
+    HostileCount(u16),
+}
+
+impl Mutation {
+    pub fn apply(&self, stream: &[u8]) -> Vec<u8> {
+        let mut s = stream.to_vec();
+        let at = |i: u16| {
+            if s.is_empty() {
+                0
+            } else {
+                i as usize % s.len()
+            }
+        };
+        match *self {
+            Mutation::None => {}
+            Mutation::Truncate(i) => s.truncate(at(i)),
+            Mutation::Replace(i, b) => {
+                let i = at(i);
+                if let Some(x) = s.get_mut(i) {
+                    *x = b;
+                }
+            }
+            Mutation::Marker(i, a, b) => {
+                let i = at(i);
+                if let Some(x) = s.get_mut(i) {
+                    *x = match (a, b) {
+                        (false, _) => 0x30,
+                        (true, false) => 0x31,
+                        (true, true) => 0x32,
+                    };
+                }
+            }
+            Mutation::HostileCount(i) => {
+                let i = at(i);
+                let end = (i + 4).min(s.len());
+                s[i..end].fill(0xff);
+            }
+        }
+        s
+    }
+}
+
+/// Reference and optimized load of the same bytes give the same result
+/// (value or error kind, offset and path) and the same heap, byte for byte.
+pub fn load_agrees(case: &GenCase, mutation: &Mutation) -> Result<(), Failure> {
+    const P: &str = "reference and optimized load agree";
+    let b = built(P, case, case.dialect)?;
+    let saved = match b.reference_save() {
+        Ok((bytes, _)) => bytes,
+        Err(_) => vec![],
+    };
+    let stream = mutation.apply(&stream_of(&saved));
+    load_agrees_on(case, &b, &stream)
+        .map_err(|r| fail(P, case, format!("mutation {mutation:?}\n{r}")))
+}
+
+/// [`load_agrees`] on given bytes.
+pub fn load_agrees_on(case: &GenCase, b: &Built, stream: &[u8]) -> Result<(), String> {
+    let version = b.dest.vmsd.version_id;
+    let _ = case;
+    let mut rheap = b.dest.heap.clone();
+    let r = reference::load_state(
+        b.d,
+        &b.dest.vmsd,
+        &mut rheap,
+        b.dest.opaque,
+        version,
+        stream,
+    );
+    let mut oheap = b.dest.heap.clone();
+    let o = Compiled::new(b.d, &b.dest.vmsd).load(&mut oheap, b.dest.opaque, version, stream);
+    if r != o {
+        return Err(format!(
+            "stream {}\nreference: {r:?}\noptimized: {o:?}",
+            hex::encode(stream)
+        ));
+    }
+    if rheap != oheap {
+        return Err(format!(
+            "stream {}\nresult {r:?}\nheaps differ:\n{}",
+            hex::encode(stream),
+            heap_diff(&rheap, &oheap)
+        ));
+    }
+    Ok(())
+}
+
+/// load(save(x)) gives back x, into a destination prepared as the dialect
+/// requires; with both codecs.
+pub fn round_trip(case: &GenCase) -> Result<(), Failure> {
+    const P: &str = "load(save(x)) == x";
+    let b = built(P, case, case.dialect)?;
+    let (saved, spans) = b
+        .reference_save()
+        .map_err(|e| fail(P, case, format!("save failed: {e}")))?;
+    let stream = stream_of(&saved);
+    let mut dest = b.dest.heap.clone();
+    let version = b.src.vmsd.version_id;
+    let consumed = reference::load_state(
+        b.d,
+        &b.dest.vmsd,
+        &mut dest,
+        b.dest.opaque,
+        version,
+        &stream,
+    )
+    .map_err(|e| {
+        fail(
+            P,
+            case,
+            format!("load failed: {e}\n{}", annotate(&stream, &spans)),
+        )
+    })?;
+    if consumed != saved.len() {
+        return Err(fail(
+            P,
+            case,
+            format!("load consumed {consumed} of {} bytes", saved.len()),
+        ));
+    }
+    let want = case.state();
+    let got = value::read(&dest, &b.types, &b.dest.ty, b.dest.opaque, Some(want))
+        .map_err(|e| fail(P, case, format!("reading the destination: {e}")))?;
+    if &got != want {
+        let (w, g) = (
+            serde_json::to_string_pretty(want).unwrap_or_default(),
+            serde_json::to_string_pretty(&got).unwrap_or_default(),
+        );
+        let diff = text_diff(&w, &g);
+        return Err(fail(
+            P,
+            case,
+            format!("loaded state differs (left: source, right: loaded):\n{diff}"),
+        ));
+    }
+    Ok(())
+}
+
+/// qemu-11.1 (AUTO_ALLOC) and alloc-combo (ARRAY_OF_POINTER|ALLOC) put the
+/// same bytes on the wire for the same device (seed 001's claim). `None`
+/// when the device cannot be described in both (a uint64 count, say).
+pub fn dynamic_wire_agrees(case: &GenCase) -> Option<Result<(), Failure>> {
+    const P: &str = "qemu-11.1 and alloc-combo bytes agree";
+    let a = Built::new(case, Dialect::Qemu11_1).ok()?;
+    let c = Built::new(case, Dialect::AllocCombo).ok()?;
+    Some((|| {
+        let (wa, spans) = a
+            .reference_save()
+            .map_err(|e| fail(P, case, format!("qemu-11.1 save: {e}")))?;
+        let wc = c
+            .reference_save()
+            .map_err(|e| fail(P, case, format!("alloc-combo save: {e}")))?
+            .0;
+        if wa != wc {
+            return Err(fail(P, case, hex_diff(&wa, &wc, &spans)));
+        }
+        Ok(())
+    })())
+}
+
+/// qemu-10.x and qemu-11.1 bytes are equal for fields without AUTO_ALLOC;
+/// with it, they differ exactly by one 0x31 before each non-NULL element.
+/// `None` when the device cannot be described in qemu-10.x.
+pub fn markers_differ_exactly(case: &GenCase) -> Option<Result<(), Failure>> {
+    const P: &str = "qemu-10.x bytes = qemu-11.1 bytes without the 0x31 markers";
+    let new = Built::new(case, Dialect::Qemu11_1).ok()?;
+    let mut old_file = case.file.clone();
+    for v in &mut old_file.vmsds {
+        for f in &mut v.fields {
+            if let FlagsSpec::Text(t) = &mut f.flags {
+                *t = t.replace("|AUTO_ALLOC", "");
+            }
+        }
+    }
+    // qemu-10.x destinations are pre-populated, non-NULL where the source is.
+    old_file.cases[0].dest = old_file.cases[0].state.as_ref().map(value::zeroed);
+    let old = Built::from_file(&old_file, Dialect::Qemu10).ok()?;
+    Some((|| {
+        let (wn, spans) = new
+            .reference_save()
+            .map_err(|e| fail(P, case, format!("qemu-11.1 save: {e}")))?;
+        let wo = old
+            .reference_save()
+            .map_err(|e| fail(P, case, format!("qemu-10.x save: {e}")))?
+            .0;
+        let dynamic_valid: Vec<&Span> = spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Marker && wn[s.start] == MARKER_VALID)
+            .collect();
+        let stripped: Vec<u8> = wn
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !dynamic_valid.iter().any(|s| s.start == *i))
+            .map(|(_, b)| *b)
+            .collect();
+        if stripped != wo {
+            return Err(fail(P, case, hex_diff(&stripped, &wo, &[])));
+        }
+        let non_null = count_dynamic_elements(case);
+        if dynamic_valid.len() != non_null {
+            let r = format!(
+                "{} 0x31 markers for {non_null} non-NULL elements",
+                dynamic_valid.len()
+            );
+            return Err(fail(P, case, r));
+        }
+        Ok(())
+    })())
+}
+
+/// Non-NULL elements of the AUTO_ALLOC arrays in the source state,
+/// counted from the case file, independently of any save.
+fn count_dynamic_elements(case: &GenCase) -> usize {
+    count_in(&case.file, &case.file.vmsds[0].name, case.state())
+}
+
+fn count_in(file: &CaseFile, vmsd: &str, state: &serde_json::Value) -> usize {
+    let Some(spec) = file.vmsds.iter().find(|v| v.name == vmsd) else {
+        return 0;
+    };
+    let mut n = 0;
+    for f in &spec.fields {
+        let (FlagsSpec::Text(flags), Some(member)) = (&f.flags, &f.member) else {
+            continue;
+        };
+        let value = &state[member.as_str()];
+        let elems: Vec<&serde_json::Value> = match value {
+            serde_json::Value::Array(a) if flags.contains("ARRAY_OF_POINTER") => {
+                a.iter().filter(|v| !v.is_null()).collect()
+            }
+            v if flags.contains("STRUCT") && !v.is_null() => vec![v],
+            _ => vec![],
+        };
+        if flags.contains("AUTO_ALLOC") {
+            n += elems.len();
+        }
+        if let Some(child) = &f.vmsd {
+            n += elems
+                .iter()
+                .map(|e| count_in(file, child, e))
+                .sum::<usize>();
+        }
+    }
+    n + spec
+        .subsections
+        .iter()
+        .map(|s| count_in(file, s, state))
+        .sum::<usize>()
+}
+
+/// Both implementations give the same `vmstate_check` verdict.
+pub fn check_agrees(d: Dialect, vmsd: &Vmsd) -> Result<(), String> {
+    let r = reference::check(d, vmsd);
+    let o = codec::check::check(d, vmsd);
+    if r == o {
+        Ok(())
+    } else {
+        Err(format!("{d}: reference {r:?}, optimized {o:?}"))
+    }
+}
+
+/// Bytes as annotated hex: one line per span (offset, bytes, field path).
+pub fn annotate(bytes: &[u8], spans: &[Span]) -> String {
+    let mut out = String::new();
+    let mut at = 0;
+    let line = |from: usize, to: usize, what: &str, out: &mut String| {
+        for chunk_start in (from..to).step_by(16) {
+            let chunk = &bytes[chunk_start..to.min(chunk_start + 16)];
+            let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
+            out.push_str(&format!(
+                "{chunk_start:06x}  {:<48}  {what}\n",
+                hex.join(" ")
+            ));
+        }
+    };
+    for s in spans.iter().filter(|s| s.end <= bytes.len()) {
+        if s.start > at {
+            line(at, s.start, "", &mut out);
+        }
+        if s.start >= at {
+            let what = match s.kind {
+                SpanKind::Marker => format!("{} (marker)", s.path),
+                SpanKind::Value => s.path.clone(),
+                SpanKind::SubsectionHeader => format!("{} (subsection)", s.path),
+            };
+            line(s.start, s.end, &what, &mut out);
+            at = s.end;
+        }
+    }
+    if at < bytes.len() {
+        line(at, bytes.len(), "", &mut out);
+    }
+    out
+}
+
+/// A pretty_assertions diff of two annotated hex dumps.
+pub fn hex_diff(left: &[u8], right: &[u8], spans: &[Span]) -> String {
+    let l = annotate(left, spans);
+    let r = annotate(right, spans);
+    format!("left: reference, right: other\n{}", text_diff(&l, &r))
+}
+
+/// The allocations that differ between two heaps.
+pub fn heap_diff(a: &Heap, b: &Heap) -> String {
+    let la: Vec<String> = a.allocations().map(|x| format!("{x:?}")).collect();
+    let lb: Vec<String> = b.allocations().map(|x| format!("{x:?}")).collect();
+    text_diff(&la.join("\n"), &lb.join("\n"))
+}
+
+/// A pretty_assertions diff, cut to 40 lines around the first difference
+/// (the diff is quadratic in the line count).
+pub fn text_diff(left: &str, right: &str) -> String {
+    let (l, r): (Vec<&str>, Vec<&str>) = (left.lines().collect(), right.lines().collect());
+    let first = l
+        .iter()
+        .zip(&r)
+        .position(|(a, b)| a != b)
+        .unwrap_or(l.len().min(r.len()));
+    let from = first.saturating_sub(10);
+    let (l, r) = (
+        &l[from..l.len().min(from + 40)],
+        &r[from..r.len().min(from + 40)],
+    );
+    let note = if from > 0 {
+        format!("(from line {from})\n")
+    } else {
+        String::new()
+    };
+    format!(
+        "{note}{}",
+        pretty_assertions::StrComparison::new(&l.join("\n"), &r.join("\n"))
+    )
+}
