@@ -1,5 +1,8 @@
 use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use vmstate_harness::stream;
 
 /// Property-based compatibility harness for QEMU's migration wire format.
 #[derive(Parser)]
@@ -10,9 +13,57 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Parse a migration stream and print it as JSON, in the shape of
+    /// QEMU's analyze-migration.py `-d state` (default) or `-d desc`.
+    Analyze {
+        /// The migration stream (e.g. written by `migrate file:...`).
+        file: PathBuf,
+        /// Print the vmdesc (the `-d desc` shape) instead of the state.
+        #[arg(long, conflicts_with = "hex")]
+        desc: bool,
+        /// Print an annotated hex dump of one section, chosen by id,
+        /// idstr or the state key such as "cpu (4)".
+        #[arg(long, value_name = "SECTION")]
+        hex: Option<String>,
+    },
+}
+
+fn analyze(file: &PathBuf, desc: bool, hex: Option<&str>) -> Result<String, String> {
+    let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let opts = stream::Options { annotate: hex.is_some() };
+    let s = stream::parse_with(&data, &opts).map_err(|e| format!("{}: {e}", file.display()))?;
+    if let Some(sel) = hex {
+        let ids = stream::hexdump::select(&s, sel);
+        if ids.is_empty() {
+            return Err(format!("{}: no section {sel:?}", file.display()));
+        }
+        return Ok(stream::hexdump::dump(&s, &ids));
+    }
+    let json = if desc {
+        stream::desc_json(&s).map_err(|e| format!("{}: {e}", file.display()))?
+    } else {
+        stream::state_json(&s)
+    };
+    let mut out = stream::to_python_json(&json);
+    out.push('\n');
+    Ok(out)
+}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Analyze { file, desc, hex } => match analyze(&file, desc, hex.as_deref()) {
+            Ok(out) => {
+                let mut o = std::io::stdout().lock();
+                // A closed pipe (e.g. `| head`) is not an error worth a panic.
+                let _ = o.write_all(out.as_bytes()).and_then(|()| o.flush());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+    }
 }
