@@ -132,18 +132,25 @@ pub struct Vmdesc<'a> {
 
 /// Offsets of the 0x06 bytes of records `06 | BE32 n | n bytes` that end
 /// exactly at the end of `data`, last first. JSON text never contains a raw
-/// 0x06 byte, so the first candidate is the real record when there is one.
+/// 0x06 byte, so the record's marker is the last 0x06 of the file or, when
+/// its length field holds a 0x06, at most four bytes before it. The JSON is
+/// an object written without trailing whitespace, so a file that does not
+/// end in `}` has no vmdesc (this keeps the search short on streams that
+/// end in long runs of RAM).
 pub fn candidates(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let mut hi = data.len().saturating_sub(4);
-    std::iter::from_fn(move || {
-        while let Some(p) = data[..hi].iter().rposition(|&b| b == QEMU_VM_VMDESCRIPTION) {
-            hi = p;
-            let len = u32::from_be_bytes([data[p + 1], data[p + 2], data[p + 3], data[p + 4]]);
-            if len as usize == data.len() - p - 5 {
-                return Some(p);
-            }
-        }
+    let last = if data.last() == Some(&b'}') {
+        data[..data.len().saturating_sub(4)]
+            .iter()
+            .rposition(|&b| b == QEMU_VM_VMDESCRIPTION)
+    } else {
         None
+    };
+    let range = last.map_or(1..=0, |q| q.saturating_sub(4)..=q);
+    range.rev().filter(move |&p| {
+        data[p] == QEMU_VM_VMDESCRIPTION && {
+            let len = u32::from_be_bytes([data[p + 1], data[p + 2], data[p + 3], data[p + 4]]);
+            len as usize == data.len() - p - 5
+        }
     })
 }
 
