@@ -12,10 +12,12 @@ use serde_json::{Map, Value as Json};
 pub fn render_scalar(v: &Value<'_>) -> String {
     match v {
         Value::Int { bytes, signed } => {
+            const DIGITS: &[u8; 16] = b"0123456789abcdef";
             let mut s = String::with_capacity(2 + 2 * bytes.len());
             s.push_str("0x");
-            for b in bytes.iter() {
-                s.push_str(&format!("{b:02x}"));
+            for &b in bytes.iter() {
+                s.push(char::from(DIGITS[usize::from(b >> 4)]));
+                s.push(char::from(DIGITS[usize::from(b & 15)]));
             }
             if *signed && bytes[0] & 0x80 != 0 {
                 // Sign-extend (at most 16 bytes, checked when decoding).
@@ -174,12 +176,23 @@ fn write_py(v: &Json, indent: usize, out: &mut String) {
 }
 
 fn newline(indent: usize, out: &mut String) {
+    const SPACES: &str = "                                                                ";
     out.push('\n');
-    out.extend(std::iter::repeat_n(' ', indent));
+    let mut left = indent;
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        out.push_str(&SPACES[..n]);
+        left -= n;
+    }
 }
 
 fn write_py_str(s: &str, out: &mut String) {
     out.push('"');
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),

@@ -79,7 +79,6 @@ impl RamState {
 
     /// Read one chunk: records up to and including `EOS`.
     pub fn load_chunk(&mut self, dec: &mut Decoder<'_, '_>) -> Result<()> {
-        let base = dec.path.clone();
         let invalid = if self.mapped_ram {
             RAM_SAVE_FLAG_HOOK
                 | RAM_SAVE_FLAG_MULTIFD_FLUSH
@@ -91,7 +90,6 @@ impl RamState {
         };
         let mask = self.page_size - 1;
         loop {
-            dec.path.clone_from(&base);
             let at = dec.r.pos();
             let word = dec.r.be64(&dec.path)?;
             let flags = word & mask;
@@ -102,9 +100,12 @@ impl RamState {
             if flags & (RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE | RAM_SAVE_FLAG_XBZRLE) != 0 {
                 let b = self.block_from_stream(dec, flags, at)?;
                 let blk = &self.blocks[b];
-                dec.path = format!("{base}.{}", blk.idstr);
                 if addr >= blk.used_length {
-                    return Err(Self::err(dec, at, format!("illegal RAM offset {addr:#x} (block of {:#x})", blk.used_length)));
+                    return Err(Self::err(
+                        dec,
+                        at,
+                        format!("illegal RAM offset {addr:#x} in block {:?} of {:#x} bytes", blk.idstr, blk.used_length),
+                    ));
                 }
             }
             match flags & !RAM_SAVE_FLAG_CONTINUE {
@@ -119,13 +120,15 @@ impl RamState {
                     }
                     self.zero_pages += 1;
                     let end = dec.r.pos();
-                    dec.note(at, end - at, || format!("zero page at {addr:#x}"));
+                    let b = self.last_block.map_or("", |b| self.blocks[b].idstr.as_str());
+                    dec.note(at, end - at, || format!("zero page {b}@{addr:#x}"));
                 }
                 RAM_SAVE_FLAG_PAGE => {
                     dec.r.take(self.page_size, &dec.path)?;
                     self.normal_pages += 1;
                     let end = dec.r.pos();
-                    dec.note(at, end - at, || format!("page at {addr:#x}"));
+                    let b = self.last_block.map_or("", |b| self.blocks[b].idstr.as_str());
+                    dec.note(at, end - at, || format!("page {b}@{addr:#x}"));
                 }
                 RAM_SAVE_FLAG_XBZRLE => {
                     let enc = dec.r.u8(&dec.path)?;
@@ -139,12 +142,12 @@ impl RamState {
                     dec.r.take(u64::from(len), &dec.path)?;
                     self.xbzrle_pages += 1;
                     let end = dec.r.pos();
-                    dec.note(at, end - at, || format!("XBZRLE page at {addr:#x}, {len} bytes"));
+                    let b = self.last_block.map_or("", |b| self.blocks[b].idstr.as_str());
+                    dec.note(at, end - at, || format!("XBZRLE page {b}@{addr:#x}, {len} bytes"));
                 }
                 RAM_SAVE_FLAG_MULTIFD_FLUSH => dec.note(at, 8, || "MULTIFD_FLUSH".into()),
                 RAM_SAVE_FLAG_EOS => {
                     dec.note(at, 8, || "EOS".into());
-                    dec.path = base;
                     return Ok(());
                 }
                 RAM_SAVE_FLAG_HOOK => {

@@ -7,6 +7,7 @@
 use super::error::{Result, StreamError};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// `QEMU_VM_VMDESCRIPTION`.
 pub const QEMU_VM_VMDESCRIPTION: u8 = 0x06;
@@ -22,6 +23,25 @@ pub struct VmsdDesc {
     pub fields: Option<Vec<FieldDesc>>,
     #[serde(default)]
     pub subsections: Vec<VmsdDesc>,
+    /// Per field: does its name need an index in paths (repeats, arrays)?
+    #[serde(skip)]
+    pub indexed: OnceLock<Vec<bool>>,
+}
+
+impl VmsdDesc {
+    /// For each field, whether its name occurs more than once (counting
+    /// `array_len`/`index` entries as repeats), computed once.
+    pub fn indexed(&self) -> &[bool] {
+        self.indexed.get_or_init(|| {
+            let fields = self.fields.as_deref().unwrap_or(&[]);
+            let mut counts: HashMap<&str, u64> = HashMap::new();
+            for f in fields {
+                let n = if f.array_len.is_some() || f.index.is_some() { 2 } else { 1 };
+                *counts.entry(f.name.as_str()).or_default() += n;
+            }
+            fields.iter().map(|f| counts[f.name.as_str()] > 1).collect()
+        })
+    }
 }
 
 /// One field entry (`vmsd_desc_field_start` / `vmsd_desc_field_end`).
@@ -101,6 +121,7 @@ impl VmDesc {
                     version: d.version,
                     fields: d.fields,
                     subsections: d.subsections,
+                    indexed: OnceLock::new(),
                 },
             ));
         }

@@ -3,7 +3,7 @@
 use super::error::{Result, StreamError};
 use super::reader::Reader;
 use super::vmdesc::{FieldDesc, VmsdDesc};
-use std::collections::HashMap;
+use std::fmt::Write as _;
 
 /// `QEMU_VM_SUBSECTION`.
 pub const QEMU_VM_SUBSECTION: u8 = 0x05;
@@ -172,32 +172,26 @@ impl<'a> Decoder<'a, '_> {
                 message: "no fields in struct".into(),
             });
         };
-        // Names that occur more than once get an index in paths.
-        let mut counts: HashMap<&str, u64> = HashMap::new();
-        for f in fields {
-            let n = if f.array_len.is_some() || f.index.is_some() {
-                2
-            } else {
-                1
-            };
-            *counts.entry(f.name.as_str()).or_default() += n;
-        }
-        let mut seen: HashMap<&str, u64> = HashMap::new();
+        // Names that occur more than once get an index in paths: the
+        // occurrence number, i.e. how many values the name already has.
+        let indexed = desc.indexed();
         let mut out = Fields::default();
-        for f in fields {
+        for (f, &indexed) in fields.iter().zip(indexed) {
             // The script unfolds `array_len` into that many copies
             // (array_len 0 still gives one).
             let n = f.array_len.unwrap_or(1).max(1);
-            let indexed = counts[f.name.as_str()] > 1;
             for _ in 0..n {
                 self.spend()?;
                 let base = self.path.len();
                 self.path.push('.');
                 self.path.push_str(&f.name);
                 if indexed {
-                    let k = seen.entry(f.name.as_str()).or_default();
-                    self.path.push_str(&format!("[{k}]"));
-                    *k += 1;
+                    let k = match out.get(&f.name) {
+                        None => 0,
+                        Some(Entry::One(_)) => 1,
+                        Some(Entry::List(l)) => l.len(),
+                    };
+                    let _ = write!(self.path, "[{k}]");
                 }
                 let v = self.field(f, depth);
                 self.path.truncate(base);

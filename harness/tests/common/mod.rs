@@ -19,30 +19,26 @@ pub const STREAMS: &[&str] = &[
     "x86-pc-mapped-ram",
 ];
 
-/// The bytes of one committed stream (`.mig`, or `.mig.gz` decompressed).
+fn load(n: &str) -> Vec<u8> {
+    let dir = corpus_dir().join("qemu");
+    let plain = dir.join(format!("{n}.mig"));
+    if plain.exists() {
+        return std::fs::read(&plain).expect("read stream");
+    }
+    let gz = std::fs::read(dir.join(format!("{n}.mig.gz"))).expect("read .gz");
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..])
+        .read_to_end(&mut out)
+        .expect("gunzip");
+    out
+}
+
+/// The bytes of one committed stream (`.mig`, or `.mig.gz` decompressed),
+/// loaded once per test binary.
 pub fn stream(name: &str) -> &'static [u8] {
-    static CACHE: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
-    let all = CACHE.get_or_init(|| {
-        STREAMS
-            .iter()
-            .map(|n| {
-                let dir = corpus_dir().join("qemu");
-                let plain = dir.join(format!("{n}.mig"));
-                let data = if plain.exists() {
-                    std::fs::read(&plain).expect("read stream")
-                } else {
-                    let gz = std::fs::read(dir.join(format!("{n}.mig.gz"))).expect("read .gz");
-                    let mut out = Vec::new();
-                    flate2::read::GzDecoder::new(&gz[..])
-                        .read_to_end(&mut out)
-                        .expect("gunzip");
-                    out
-                };
-                ((*n).to_owned(), data)
-            })
-            .collect()
-    });
-    &all.iter().find(|(n, _)| n == name).expect("known stream").1
+    static CACHE: [OnceLock<Vec<u8>>; 6] = [const { OnceLock::new() }; 6];
+    let i = STREAMS.iter().position(|n| *n == name).expect("known stream");
+    CACHE[i].get_or_init(|| load(name))
 }
 
 /// FNV-1a 64: a small digest to pin outputs.
