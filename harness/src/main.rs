@@ -31,7 +31,9 @@ enum Command {
 
 fn analyze(file: &PathBuf, desc: bool, hex: Option<&str>) -> Result<String, String> {
     let data = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let opts = stream::Options { annotate: hex.is_some() };
+    let opts = stream::Options {
+        annotate: hex.is_some(),
+    };
     let s = stream::parse_with(&data, &opts).map_err(|e| format!("{}: {e}", file.display()))?;
     if let Some(sel) = hex {
         let ids = stream::hexdump::select(&s, sel);

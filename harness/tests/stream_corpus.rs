@@ -13,9 +13,17 @@ fn every_committed_stream_parses_and_tiles() {
         let s = parse(data).unwrap_or_else(|e| panic!("{name}: {e}"));
         check_consumption(&s).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(s.vmdesc.is_some(), "{name}: vmdesc");
-        assert_eq!(s.vmdesc.as_ref().map(|v| v.offset), Some(s.eof_offset + 1), "{name}");
+        assert_eq!(
+            s.vmdesc.as_ref().map(|v| v.offset),
+            Some(s.eof_offset + 1),
+            "{name}"
+        );
         assert!(s.configuration.is_some(), "{name}: configuration");
-        let sections = s.records.iter().filter(|r| matches!(r, Record::Section(_))).count();
+        let sections = s
+            .records
+            .iter()
+            .filter(|r| matches!(r, Record::Section(_)))
+            .count();
         assert!(sections > 10, "{name}: only {sections} sections");
     }
 }
@@ -34,13 +42,23 @@ fn outputs_match_the_script() {
         let s = parse(stream(name)).expect("parse");
         let state = to_python_json(&state_json(&s)) + "\n";
         let desc = to_python_json(&desc_json(&s).expect("desc")) + "\n";
-        got.push(((*name).to_owned(), fnv1a(state.as_bytes()), fnv1a(desc.as_bytes())));
+        got.push((
+            (*name).to_owned(),
+            fnv1a(state.as_bytes()),
+            fnv1a(desc.as_bytes()),
+        ));
     }
-    let want: Vec<_> = DIGESTS.iter().map(|(n, a, b)| ((*n).to_owned(), *a, *b)).collect();
+    let want: Vec<_> = DIGESTS
+        .iter()
+        .map(|(n, a, b)| ((*n).to_owned(), *a, *b))
+        .collect();
     assert_eq!(got, want);
 }
 
-fn section<'s, 'a>(s: &'s vmstate_harness::stream::Stream<'a>, idstr: &str) -> &'s vmstate_harness::stream::Section<'a> {
+fn section<'s, 'a>(
+    s: &'s vmstate_harness::stream::Stream<'a>,
+    idstr: &str,
+) -> &'s vmstate_harness::stream::Section<'a> {
     s.records
         .iter()
         .find_map(|r| match r {
@@ -82,11 +100,20 @@ fn s390_css_has_254_plus_1_null_markers() {
 fn known_values() {
     let x86 = state_json(&parse(stream("x86-pc")).expect("parse"));
     assert_eq!(x86["cpu (4)"]["env.eip"], "0x000000000000fff0");
-    assert_eq!(x86["ram (1)"]["section sizes"]["pc.ram"], "0x0000000002000000");
+    assert_eq!(
+        x86["ram (1)"]["section sizes"]["pc.ram"],
+        "0x0000000002000000"
+    );
     let s = parse(stream("x86-q35")).expect("parse");
-    assert_eq!(s.configuration.as_ref().map(|c| c.machine.as_str()), Some("pc-q35-10.0"));
+    assert_eq!(
+        s.configuration.as_ref().map(|c| c.machine.as_str()),
+        Some("pc-q35-10.0")
+    );
     let s = parse(stream("s390x-ccw")).expect("parse");
-    assert!(matches!(section(&s, "s390-storage_attributes").content, Content::StorageAttributes(_)));
+    assert!(matches!(
+        section(&s, "s390-storage_attributes").content,
+        Content::StorageAttributes(_)
+    ));
 }
 
 #[test]
@@ -120,7 +147,12 @@ fn mapped_ram_blocks_live_at_file_offsets() {
     let present: Vec<_> = ram
         .blocks
         .iter()
-        .map(|b| (b.idstr.as_str(), b.mapped_ram.as_ref().map_or(0, |h| h.pages_present)))
+        .map(|b| {
+            (
+                b.idstr.as_str(),
+                b.mapped_ram.as_ref().map_or(0, |h| h.pages_present),
+            )
+        })
         .collect();
     assert_eq!(present[0], ("pc.ram", 0));
     assert!(present.iter().any(|&(n, p)| n == "pc.bios" && p > 0));

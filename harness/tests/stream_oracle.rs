@@ -24,7 +24,7 @@ fn replay_corpus_stream() {
 #[test]
 fn oracle_smoke_with_mutations() {
     let mut rng = Rng(0x0bad_5eed);
-    let base = stream("arm-lm3s6965evb");
+    let base = stream("s390x-ccw");
     let s = parse(base).expect("parse");
     check_consumption(&s).expect("tiles");
     // Mutate the device part (not the RAM pages) so decoding paths run.
@@ -34,7 +34,7 @@ fn oracle_smoke_with_mutations() {
     });
     let lo = lo.expect("a device section");
     let mut data = base.to_vec();
-    for _ in 0..300 {
+    for _ in 0..200 {
         data.copy_from_slice(base);
         for _ in 0..1 + rng.below(4) {
             let at = lo + rng.below(data.len() - lo);
@@ -42,6 +42,17 @@ fn oracle_smoke_with_mutations() {
         }
         stream_oracle(&data);
         stream_oracle(&data[..rng.below(data.len())]);
+    }
+    // The hand-built device stream, mutated anywhere.
+    let dev = std::fs::read(corpus_dir().join("stream/packaged.mig")).expect("seed");
+    let mut d = dev.clone();
+    for _ in 0..2000 {
+        d.copy_from_slice(&dev);
+        for _ in 0..1 + rng.below(3) {
+            let at = rng.below(d.len());
+            d[at] = rng.next() as u8;
+        }
+        stream_oracle(&d);
     }
     // Raw noise behind a valid header.
     for _ in 0..300 {

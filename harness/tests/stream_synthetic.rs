@@ -34,7 +34,9 @@ pub fn vmdesc(json: &str) -> Vec<u8> {
 pub const DEV_DESC: &str = r#"{"page_size": 4096, "devices": [{"name": "dev", "instance_id": 0, "vmsd_name": "dev", "version": 1, "fields": [{"name": "a", "type": "uint16", "size": 2}, {"name": "n", "type": "int8", "size": 1}, {"name": "flag", "type": "bool", "size": 1}, {"name": "buf", "type": "buffer", "size": 3}, {"name": "arr", "array_len": 2, "type": "nullptr", "size": 1}, {"name": "arr", "type": "struct", "struct": {"vmsd_name": "s", "version": 1, "fields": [{"name": "x", "type": "uint32", "size": 4}]}, "size": 4}, {"name": "odd", "type": "frobnicator", "size": 2}], "subsections": [{"vmsd_name": "dev/sub", "version": 1, "fields": [{"name": "y", "type": "uint8", "size": 1}]}]}]}"#;
 
 pub fn dev_payload() -> Vec<u8> {
-    let mut p = vec![0x12, 0x34, 0xfe, 0x01, 1, 2, 3, 0x30, 0x30, 0, 0, 0, 7, 0xab, 0xcd];
+    let mut p = vec![
+        0x12, 0x34, 0xfe, 0x01, 1, 2, 3, 0x30, 0x30, 0, 0, 0, 7, 0xab, 0xcd,
+    ];
     p.push(0x05);
     p.push(7);
     p.extend(b"dev/sub");
@@ -74,8 +76,8 @@ pub fn auto_alloc_stream() -> Vec<u8> {
     );
     let mut v = header();
     v.extend([
-        0x04, 0, 0, 0, 5, 1, b'p', 0, 0, 0, 0, 0, 0, 0, 1, 3, 0x31, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x30, 0x31, 0, 0,
-        0, 1, 0, 2, 0x7e, 0, 0, 0, 5,
+        0x04, 0, 0, 0, 5, 1, b'p', 0, 0, 0, 0, 0, 0, 0, 1, 3, 0x31, 0x11, 0x22, 0x33, 0x44, 0x55,
+        0x66, 0x30, 0x31, 0, 0, 0, 1, 0, 2, 0x7e, 0, 0, 0, 5,
     ]);
     v.push(0);
     v.extend(vmdesc(&desc));
@@ -168,20 +170,37 @@ fn errors_name_offset_and_path() {
     let footer = payload + dev_payload().len();
     bad[footer + 4] = 9;
     let e = parse(&bad).expect_err("footer");
-    assert_eq!(e, StreamError::FooterMismatch { offset: footer, path: "dev".into(), expected: 2, found: 9 });
+    assert_eq!(
+        e,
+        StreamError::FooterMismatch {
+            offset: footer,
+            path: "dev".into(),
+            expected: 2,
+            found: 9
+        }
+    );
 
     // Version 2 and bad magic.
     let mut v2 = good.clone();
     v2[7] = 2;
-    assert!(matches!(parse(&v2), Err(StreamError::ObsoleteVersion { offset: 4, .. })));
+    assert!(matches!(
+        parse(&v2),
+        Err(StreamError::ObsoleteVersion { offset: 4, .. })
+    ));
     let mut m = good.clone();
     m[0] = b'X';
-    assert!(matches!(parse(&m), Err(StreamError::BadMagic { offset: 0, .. })));
+    assert!(matches!(
+        parse(&m),
+        Err(StreamError::BadMagic { offset: 0, .. })
+    ));
 
     // Bytes after EOF that are not the vmdesc.
     let mut t = minimal_stream();
     t.extend([1, 2, 3]);
-    assert!(matches!(parse(&t), Err(StreamError::TrailingBytes { offset: 9, .. })));
+    assert!(matches!(
+        parse(&t),
+        Err(StreamError::TrailingBytes { offset: 9, .. })
+    ));
 
     // A device the vmdesc does not describe.
     let mut nd = header();
@@ -214,9 +233,13 @@ fn hostile_descriptions_are_bounded() {
     // Structs nested 100 deep: a clean error (serde's or ours), no overflow.
     let mut s = r#"{"fields": []}"#.to_owned();
     for _ in 0..100 {
-        s = format!(r#"{{"fields": [{{"name": "s", "type": "struct", "struct": {s}, "size": 0}}]}}"#);
+        s = format!(
+            r#"{{"fields": [{{"name": "s", "type": "struct", "struct": {s}, "size": 0}}]}}"#
+        );
     }
-    let desc = format!(r#"{{"page_size": 4096, "devices": [{{"name": "d", "instance_id": 0, "fields": [{{"name": "s", "type": "struct", "struct": {s}, "size": 0}}]}}]}}"#);
+    let desc = format!(
+        r#"{{"page_size": 4096, "devices": [{{"name": "d", "instance_id": 0, "fields": [{{"name": "s", "type": "struct", "struct": {s}, "size": 0}}]}}]}}"#
+    );
     let mut v = header();
     v.extend(full(1, "d", 0, 1, &[]));
     v.push(0);
@@ -239,7 +262,10 @@ fn seeds() {
         seeds.push((format!("{name}.mig"), common::stream(name).to_vec()));
     }
     for name in ["x86-pc", "x86-q35", "arm64-virt", "x86-pc-mapped-ram"] {
-        seeds.push((format!("{name}.head512.mig"), common::stream(name)[..512].to_vec()));
+        seeds.push((
+            format!("{name}.head512.mig"),
+            common::stream(name)[..512].to_vec(),
+        ));
     }
     let dir = common::corpus_dir().join("stream");
     if std::env::var_os("VMSTATE_BLESS").is_some() {
@@ -249,7 +275,11 @@ fn seeds() {
         }
     }
     for (n, d) in &seeds {
-        let on_disk = std::fs::read(dir.join(n)).unwrap_or_else(|e| panic!("{n}: {e} (run with VMSTATE_BLESS=1)"));
-        assert!(on_disk == *d, "{n} differs from its derivation (run with VMSTATE_BLESS=1)");
+        let on_disk = std::fs::read(dir.join(n))
+            .unwrap_or_else(|e| panic!("{n}: {e} (run with VMSTATE_BLESS=1)"));
+        assert!(
+            on_disk == *d,
+            "{n} differs from its derivation (run with VMSTATE_BLESS=1)"
+        );
     }
 }

@@ -51,14 +51,18 @@ fn truncation_at_every_record_boundary_is_an_error() {
         assert!(cuts.len() > 30, "{name}: {} boundaries", cuts.len());
         for n in cuts {
             let e = parse(&data[..n]).expect_err(&format!("{name} cut at {n:#x} must fail"));
-            assert!(e.offset() <= n, "{name} cut at {n:#x}: error offset {:#x} ({e})", e.offset());
+            assert!(
+                e.offset() <= n,
+                "{name} cut at {n:#x}: error offset {:#x} ({e})",
+                e.offset()
+            );
         }
     }
 }
 
 #[test]
 fn truncation_at_random_offsets_is_an_error() {
-    let mut rng = Rng(0x5eed_0f_0e_5eed);
+    let mut rng = Rng(0x5eed_0f0e_5eed);
     for name in STREAMS {
         let data = stream(name);
         for _ in 0..1000 {

@@ -42,7 +42,11 @@ fn int(v: &Value<'_>) -> Option<u64> {
 }
 
 /// Read the section body (the 0x07 byte is already consumed at `offset`).
-pub fn load<'a>(dec: &mut Decoder<'a, '_>, offset: usize, desc: Option<&VmsdDesc>) -> Result<Configuration<'a>> {
+pub fn load<'a>(
+    dec: &mut Decoder<'a, '_>,
+    offset: usize,
+    desc: Option<&VmsdDesc>,
+) -> Result<Configuration<'a>> {
     dec.path = "configuration".into();
     match desc {
         Some(desc) => {
@@ -98,7 +102,9 @@ fn load_builtin<'a>(dec: &mut Decoder<'a, '_>, offset: usize) -> Result<Configur
     let len = dec.r.be32("configuration.len")?;
     let name = dec.r.take(u64::from(len), "configuration.name")?;
     dec.path = "configuration.name".into();
-    dec.note(start, 4 + name.len(), || format!("{:?}", String::from_utf8_lossy(name)));
+    dec.note(start, 4 + name.len(), || {
+        format!("{:?}", String::from_utf8_lossy(name))
+    });
     let mut conf = Configuration {
         offset,
         end: 0,

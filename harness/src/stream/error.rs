@@ -42,21 +42,27 @@ pub enum StreamError {
         path: String,
         found: u8,
     },
-    #[error("offset {offset:#x} ({path}): section footer names section {found}, expected {expected}")]
+    #[error(
+        "offset {offset:#x} ({path}): section footer names section {found}, expected {expected}"
+    )]
     FooterMismatch {
         offset: usize,
         path: String,
         expected: u32,
         found: u32,
     },
-    #[error("offset {offset:#x} ({path}): a section footer is {what} while earlier sections {before}")]
+    #[error(
+        "offset {offset:#x} ({path}): a section footer is {what} while earlier sections {before}"
+    )]
     FooterInconsistent {
         offset: usize,
         path: String,
         what: &'static str,
         before: &'static str,
     },
-    #[error("offset {offset:#x} ({path}): PART/END for section id {section_id}, which was never started")]
+    #[error(
+        "offset {offset:#x} ({path}): PART/END for section id {section_id}, which was never started"
+    )]
     UnknownSectionId {
         offset: usize,
         path: String,

@@ -1,13 +1,14 @@
 //! The whole stream (savevm.c `qemu_loadvm_state`, `qemu_loadvm_state_header`,
 //! `qemu_loadvm_state_main`).
-use super::command::{self, Command, MAX_PACKAGED_DEPTH, MIG_CMD_MAX, MIG_CMD_PACKAGED, Packaged, QEMU_VM_COMMAND, Record};
+use super::command::{
+    self, Command, MAX_PACKAGED_DEPTH, MIG_CMD_MAX, MIG_CMD_PACKAGED, Packaged, QEMU_VM_COMMAND,
+    Record,
+};
 use super::configuration::{self, Configuration, QEMU_VM_CONFIGURATION};
 use super::error::{Result, StreamError};
 use super::ram::RamState;
 use super::reader::Reader;
-use super::section::{
-    Content, QEMU_VM_EOF, QEMU_VM_SECTION_FOOTER, Section, SectionType,
-};
+use super::section::{Content, QEMU_VM_EOF, QEMU_VM_SECTION_FOOTER, Section, SectionType};
 use super::storage_attributes;
 use super::vmdesc::{self, QEMU_VM_VMDESCRIPTION, VmDesc, Vmdesc};
 use super::vmsd::{Annotation, Decoder};
@@ -141,7 +142,10 @@ pub fn parse_with<'a>(data: &'a [u8], opts: &Options) -> Result<Stream<'a>> {
     };
 
     // The script takes the page size from the vmdesc.
-    let page_size = match (desc.and_then(|d| d.page_size), configuration.as_ref().and_then(|c| c.target_page_bits)) {
+    let page_size = match (
+        desc.and_then(|d| d.page_size),
+        configuration.as_ref().and_then(|c| c.target_page_bits),
+    ) {
         (Some(p), _) => p,
         (None, Some(bits)) if bits < 40 => 1u64 << bits,
         _ => DEFAULT_PAGE_SIZE,
@@ -196,7 +200,13 @@ pub fn parse_with<'a>(data: &'a [u8], opts: &Options) -> Result<Stream<'a>> {
     if opts.annotate {
         annotations.push(note(None, eof_offset, 1, "EOF", "QEMU_VM_EOF".into()));
         if let Some(v) = &vmdesc {
-            annotations.push(note(None, v.offset, 5, "vmdesc", format!("{} bytes of JSON", v.json.len())));
+            annotations.push(note(
+                None,
+                v.offset,
+                5,
+                "vmdesc",
+                format!("{} bytes of JSON", v.json.len()),
+            ));
         }
     }
     Ok(Stream {
@@ -224,7 +234,12 @@ fn note(section: Option<u32>, offset: usize, len: usize, path: &str, value: Stri
 }
 
 impl Loader<'_> {
-    fn decoder<'a, 'r>(&'r mut self, r: &'r mut Reader<'a>, path: &str, section: Option<u32>) -> Decoder<'a, 'r> {
+    fn decoder<'a, 'r>(
+        &'r mut self,
+        r: &'r mut Reader<'a>,
+        path: &str,
+        section: Option<u32>,
+    ) -> Decoder<'a, 'r> {
         Decoder {
             r,
             path: path.into(),
@@ -236,7 +251,11 @@ impl Loader<'_> {
     }
 
     /// `qemu_loadvm_state_main`: records until `QEMU_VM_EOF`.
-    fn load_main<'a>(&mut self, r: &mut Reader<'a>, depth: usize) -> Result<(Vec<Record<'a>>, usize)> {
+    fn load_main<'a>(
+        &mut self,
+        r: &mut Reader<'a>,
+        depth: usize,
+    ) -> Result<(Vec<Record<'a>>, usize)> {
         let mut records = Vec::new();
         loop {
             let at = r.pos();
@@ -259,7 +278,12 @@ impl Loader<'_> {
         }
     }
 
-    fn section<'a>(&mut self, r: &mut Reader<'a>, st: SectionType, at: usize) -> Result<Section<'a>> {
+    fn section<'a>(
+        &mut self,
+        r: &mut Reader<'a>,
+        st: SectionType,
+        at: usize,
+    ) -> Result<Section<'a>> {
         let section_id = r.be32("section header")?;
         let (idstr, instance_id, version_id, kind) = match st {
             SectionType::Start | SectionType::Full => {
@@ -269,18 +293,30 @@ impl Loader<'_> {
                 let kind = match (idstr.as_str(), instance_id) {
                     ("ram", 0) => {
                         if version_id != 4 {
-                            return Err(unsupported(at, &idstr, format!("RAM version {version_id}, expected 4")));
+                            return Err(unsupported(
+                                at,
+                                &idstr,
+                                format!("RAM version {version_id}, expected 4"),
+                            ));
                         }
                         Kind::Ram
                     }
                     ("s390-storage_attributes", 0) => {
                         if version_id != 0 {
-                            return Err(unsupported(at, &idstr, format!("storage attributes version {version_id}")));
+                            return Err(unsupported(
+                                at,
+                                &idstr,
+                                format!("storage attributes version {version_id}"),
+                            ));
                         }
                         Kind::StorageAttributes
                     }
                     _ => {
-                        if self.desc.and_then(|d| d.device(&idstr, instance_id)).is_none() {
+                        if self
+                            .desc
+                            .and_then(|d| d.device(&idstr, instance_id))
+                            .is_none()
+                        {
                             return Err(StreamError::NoDescription {
                                 offset: at,
                                 path: idstr,
@@ -288,7 +324,11 @@ impl Loader<'_> {
                             });
                         }
                         if st == SectionType::Start {
-                            return Err(unsupported(at, &idstr, "SECTION_START of a device without an iterative loader".into()));
+                            return Err(unsupported(
+                                at,
+                                &idstr,
+                                "SECTION_START of a device without an iterative loader".into(),
+                            ));
                         }
                         Kind::Vmsd
                     }
@@ -313,7 +353,11 @@ impl Loader<'_> {
                     });
                 };
                 if s.kind == Kind::Vmsd {
-                    return Err(unsupported(at, &s.idstr, format!("{} of a device without an iterative loader", st.name())));
+                    return Err(unsupported(
+                        at,
+                        &s.idstr,
+                        format!("{} of a device without an iterative loader", st.name()),
+                    ));
                 }
                 (s.idstr.clone(), s.instance_id, s.version_id, s.kind)
             }
@@ -325,12 +369,16 @@ impl Loader<'_> {
                 at,
                 start - at,
                 &idstr,
-                format!("{} id {section_id} instance {instance_id} version {version_id}", st.name()),
+                format!(
+                    "{} id {section_id} instance {instance_id} version {version_id}",
+                    st.name()
+                ),
             ));
         }
         let content = match kind {
             Kind::Ram => {
-                let (page_size, mapped, shared) = (self.page_size, self.mapped_ram, self.ignore_shared);
+                let (page_size, mapped, shared) =
+                    (self.page_size, self.mapped_ram, self.ignore_shared);
                 let mut state = match self.ram.take() {
                     Some((_, s)) => s,
                     None => RamState::new(page_size, mapped, shared),
@@ -381,7 +429,12 @@ impl Loader<'_> {
     }
 
     /// `check_section_footer`.
-    fn footer(&mut self, r: &mut Reader<'_>, section_id: u32, idstr: &str) -> Result<Option<usize>> {
+    fn footer(
+        &mut self,
+        r: &mut Reader<'_>,
+        section_id: u32,
+        idstr: &str,
+    ) -> Result<Option<usize>> {
         let at = r.pos();
         let next = r.peek();
         let has = next == Some(QEMU_VM_SECTION_FOOTER);
@@ -419,7 +472,13 @@ impl Loader<'_> {
             });
         }
         if let Some(a) = self.annotations.as_mut() {
-            a.push(note(Some(section_id), at, 5, &format!("{idstr}.footer"), format!("section {found}")));
+            a.push(note(
+                Some(section_id),
+                at,
+                5,
+                &format!("{idstr}.footer"),
+                format!("section {found}"),
+            ));
         }
         Ok(Some(at))
     }
@@ -445,11 +504,19 @@ impl Loader<'_> {
         let data = r.take(u64::from(len), &path)?;
         if let Some(a) = self.annotations.as_mut() {
             let end = r.pos();
-            a.push(note(None, at, end - at, &path, format!("{} bytes of data", data.len())));
+            a.push(note(
+                None,
+                at,
+                end - at,
+                &path,
+                format!("{} bytes of data", data.len()),
+            ));
         }
         let packaged = if cmd == MIG_CMD_PACKAGED {
             if depth >= MAX_PACKAGED_DEPTH {
-                return Err(err(format!("PACKAGED nested deeper than {MAX_PACKAGED_DEPTH}")));
+                return Err(err(format!(
+                    "PACKAGED nested deeper than {MAX_PACKAGED_DEPTH}"
+                )));
             }
             let length = u32::from_be_bytes([data[0], data[1], data[2], data[3]]);
             let start = r.pos();

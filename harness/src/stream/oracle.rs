@@ -12,16 +12,26 @@ pub fn check_consumption(s: &Stream<'_>) -> Result<(), String> {
     if let Some(c) = &s.configuration
         && c.offset != s.header_end
     {
-        return Err(format!("configuration at {:#x}, header ends at {:#x}", c.offset, s.header_end));
+        return Err(format!(
+            "configuration at {:#x}, header ends at {:#x}",
+            c.offset, s.header_end
+        ));
     }
     check_records(&s.records, &mut pos)?;
     if s.eof_offset != pos {
-        return Err(format!("EOF at {:#x}, last record ends at {pos:#x}", s.eof_offset));
+        return Err(format!(
+            "EOF at {:#x}, last record ends at {pos:#x}",
+            s.eof_offset
+        ));
     }
     let after = s.eof_offset + 1;
     match &s.vmdesc {
-        Some(v) if v.offset != after => Err(format!("vmdesc at {:#x}, EOF ends at {after:#x}", v.offset)),
-        Some(v) if v.offset + 5 + v.json.len() != s.data.len() => Err("vmdesc does not end the file".into()),
+        Some(v) if v.offset != after => {
+            Err(format!("vmdesc at {:#x}, EOF ends at {after:#x}", v.offset))
+        }
+        Some(v) if v.offset + 5 + v.json.len() != s.data.len() => {
+            Err("vmdesc does not end the file".into())
+        }
         None if after != s.data.len() => Err(format!("{} bytes after EOF", s.data.len() - after)),
         _ => Ok(()),
     }
@@ -32,10 +42,16 @@ fn check_records(records: &[Record<'_>], pos: &mut usize) -> Result<(), String> 
         match rec {
             Record::Section(sec) => {
                 if sec.offset != *pos {
-                    return Err(format!("section {} at {:#x}, expected {:#x}", sec.section_id, sec.offset, *pos));
+                    return Err(format!(
+                        "section {} at {:#x}, expected {:#x}",
+                        sec.section_id, sec.offset, *pos
+                    ));
                 }
                 if sec.payload.start < sec.offset || sec.payload.end < sec.payload.start {
-                    return Err(format!("section {}: bad payload {:?}", sec.section_id, sec.payload));
+                    return Err(format!(
+                        "section {}: bad payload {:?}",
+                        sec.section_id, sec.payload
+                    ));
                 }
                 match sec.footer {
                     Some(f) if f != sec.payload.end || sec.end != f + 5 => {
@@ -59,7 +75,10 @@ fn check_records(records: &[Record<'_>], pos: &mut usize) -> Result<(), String> 
                     let mut inner = p.start;
                     check_records(&p.records, &mut inner)?;
                     if p.eof_offset != inner || p.eof_offset + 1 != c.end {
-                        return Err(format!("PACKAGED stream at {:#x} not consumed exactly", p.start));
+                        return Err(format!(
+                            "PACKAGED stream at {:#x} not consumed exactly",
+                            p.start
+                        ));
                     }
                 }
                 *pos = c.end;

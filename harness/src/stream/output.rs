@@ -60,7 +60,11 @@ pub fn fields_json(f: &Fields<'_>) -> Json {
     Json::Object(m)
 }
 
-fn collect_sections(records: &[Record<'_>], stream: &Stream<'_>, out: &mut Map<String, Json>, ids: &mut Vec<(u32, String)>) {
+fn collect_sections(
+    records: &[Record<'_>],
+    out: &mut Map<String, Json>,
+    ids: &mut Vec<(u32, String)>,
+) {
     for rec in records {
         match rec {
             Record::Section(s) => {
@@ -87,7 +91,7 @@ fn collect_sections(records: &[Record<'_>], stream: &Stream<'_>, out: &mut Map<S
             }
             Record::Command(c) => {
                 if let Some(p) = &c.packaged {
-                    collect_sections(&p.records, stream, out, ids);
+                    collect_sections(&p.records, out, ids);
                 }
             }
         }
@@ -98,7 +102,7 @@ fn collect_sections(records: &[Record<'_>], stream: &Stream<'_>, out: &mut Map<S
 pub fn state_json(stream: &Stream<'_>) -> Json {
     let mut out = Map::new();
     let mut ids = Vec::new();
-    collect_sections(&stream.records, stream, &mut out, &mut ids);
+    collect_sections(&stream.records, &mut out, &mut ids);
     if let Some((id, ram)) = &stream.ram
         && let Some((_, key)) = ids.iter().find(|(i, _)| i == id)
     {
@@ -188,7 +192,9 @@ fn newline(indent: usize, out: &mut String) {
 
 fn write_py_str(s: &str, out: &mut String) {
     out.push('"');
-    if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+    if s.bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
         out.push_str(s);
         out.push('"');
         return;

@@ -95,7 +95,11 @@ impl RamState {
             let flags = word & mask;
             let addr = word & !mask;
             if flags & invalid != 0 {
-                return Err(Self::err(dec, at, format!("unexpected flags {:#x} with mapped-ram", flags & invalid)));
+                return Err(Self::err(
+                    dec,
+                    at,
+                    format!("unexpected flags {:#x} with mapped-ram", flags & invalid),
+                ));
             }
             if flags & (RAM_SAVE_FLAG_ZERO | RAM_SAVE_FLAG_PAGE | RAM_SAVE_FLAG_XBZRLE) != 0 {
                 let b = self.block_from_stream(dec, flags, at)?;
@@ -104,7 +108,10 @@ impl RamState {
                     return Err(Self::err(
                         dec,
                         at,
-                        format!("illegal RAM offset {addr:#x} in block {:?} of {:#x} bytes", blk.idstr, blk.used_length),
+                        format!(
+                            "illegal RAM offset {addr:#x} in block {:?} of {:#x} bytes",
+                            blk.idstr, blk.used_length
+                        ),
                     ));
                 }
             }
@@ -116,34 +123,54 @@ impl RamState {
                 RAM_SAVE_FLAG_ZERO => {
                     let ch = dec.r.u8(&dec.path)?;
                     if ch != 0 {
-                        return Err(Self::err(dec, at, format!("zero page with fill byte {ch:#04x}")));
+                        return Err(Self::err(
+                            dec,
+                            at,
+                            format!("zero page with fill byte {ch:#04x}"),
+                        ));
                     }
                     self.zero_pages += 1;
                     let end = dec.r.pos();
-                    let b = self.last_block.map_or("", |b| self.blocks[b].idstr.as_str());
+                    let b = self
+                        .last_block
+                        .map_or("", |b| self.blocks[b].idstr.as_str());
                     dec.note(at, end - at, || format!("zero page {b}@{addr:#x}"));
                 }
                 RAM_SAVE_FLAG_PAGE => {
                     dec.r.take(self.page_size, &dec.path)?;
                     self.normal_pages += 1;
                     let end = dec.r.pos();
-                    let b = self.last_block.map_or("", |b| self.blocks[b].idstr.as_str());
+                    let b = self
+                        .last_block
+                        .map_or("", |b| self.blocks[b].idstr.as_str());
                     dec.note(at, end - at, || format!("page {b}@{addr:#x}"));
                 }
                 RAM_SAVE_FLAG_XBZRLE => {
                     let enc = dec.r.u8(&dec.path)?;
                     if enc != ENCODING_FLAG_XBZRLE {
-                        return Err(Self::err(dec, at, format!("XBZRLE encoding flag {enc:#04x}")));
+                        return Err(Self::err(
+                            dec,
+                            at,
+                            format!("XBZRLE encoding flag {enc:#04x}"),
+                        ));
                     }
                     let len = dec.r.be16(&dec.path)?;
                     if u64::from(len) > self.page_size {
-                        return Err(Self::err(dec, at, format!("XBZRLE length {len} above page size")));
+                        return Err(Self::err(
+                            dec,
+                            at,
+                            format!("XBZRLE length {len} above page size"),
+                        ));
                     }
                     dec.r.take(u64::from(len), &dec.path)?;
                     self.xbzrle_pages += 1;
                     let end = dec.r.pos();
-                    let b = self.last_block.map_or("", |b| self.blocks[b].idstr.as_str());
-                    dec.note(at, end - at, || format!("XBZRLE page {b}@{addr:#x}, {len} bytes"));
+                    let b = self
+                        .last_block
+                        .map_or("", |b| self.blocks[b].idstr.as_str());
+                    dec.note(at, end - at, || {
+                        format!("XBZRLE page {b}@{addr:#x}, {len} bytes")
+                    });
                 }
                 RAM_SAVE_FLAG_MULTIFD_FLUSH => dec.note(at, 8, || "MULTIFD_FLUSH".into()),
                 RAM_SAVE_FLAG_EOS => {
@@ -151,10 +178,18 @@ impl RamState {
                     return Ok(());
                 }
                 RAM_SAVE_FLAG_HOOK => {
-                    return Err(Self::err(dec, at, "RAM_SAVE_FLAG_HOOK (RDMA) cannot be read from a stream"));
+                    return Err(Self::err(
+                        dec,
+                        at,
+                        "RAM_SAVE_FLAG_HOOK (RDMA) cannot be read from a stream",
+                    ));
                 }
                 _ => {
-                    return Err(Self::err(dec, at, format!("unknown combination of flags {flags:#x}")));
+                    return Err(Self::err(
+                        dec,
+                        at,
+                        format!("unknown combination of flags {flags:#x}"),
+                    ));
                 }
             }
         }
@@ -162,7 +197,12 @@ impl RamState {
 
     /// `ram_block_from_stream`: CONTINUE means the previous block, else a
     /// counted idstr follows.
-    fn block_from_stream(&mut self, dec: &mut Decoder<'_, '_>, flags: u64, at: usize) -> Result<usize> {
+    fn block_from_stream(
+        &mut self,
+        dec: &mut Decoder<'_, '_>,
+        flags: u64,
+        at: usize,
+    ) -> Result<usize> {
         if flags & RAM_SAVE_FLAG_CONTINUE != 0 {
             return self
                 .last_block
@@ -188,7 +228,11 @@ impl RamState {
             dec.path = format!("{base}.block[{id}]");
             let used_length = dec.r.be64(&dec.path)?;
             if used_length > left {
-                return Err(Self::err(dec, at, format!("block of {used_length:#x} bytes exceeds the {left:#x} announced")));
+                return Err(Self::err(
+                    dec,
+                    at,
+                    format!("block of {used_length:#x} bytes exceeds the {left:#x} announced"),
+                ));
             }
             left -= used_length;
             let mr_addr = if self.ignore_shared {
@@ -197,7 +241,9 @@ impl RamState {
                 None
             };
             let end = dec.r.pos();
-            dec.note(at, end - at, || format!("block {id:?} used_length {used_length:#x}"));
+            dec.note(at, end - at, || {
+                format!("block {id:?} used_length {used_length:#x}")
+            });
             let mapped_ram = if self.mapped_ram {
                 Some(self.mapped_ram_header(dec, used_length)?)
             } else {
@@ -221,20 +267,36 @@ impl RamState {
 
     /// `parse_ramblock_mapped_ram`: the header, the bitmap at its file
     /// offset, the pages at theirs; the stream resumes after the pages.
-    fn mapped_ram_header(&mut self, dec: &mut Decoder<'_, '_>, length: u64) -> Result<MappedRamHeader> {
+    fn mapped_ram_header(
+        &mut self,
+        dec: &mut Decoder<'_, '_>,
+        length: u64,
+    ) -> Result<MappedRamHeader> {
         let at = dec.r.pos();
         let version = dec.r.be32(&dec.path)?;
         let page_size = dec.r.be64(&dec.path)?;
         let bitmap_offset = dec.r.be64(&dec.path)?;
         let pages_offset = dec.r.be64(&dec.path)?;
         if version > MAPPED_RAM_HDR_VERSION {
-            return Err(Self::err(dec, at, format!("mapped-ram header version {version}")));
+            return Err(Self::err(
+                dec,
+                at,
+                format!("mapped-ram header version {version}"),
+            ));
         }
         if page_size == 0 || !page_size.is_power_of_two() {
-            return Err(Self::err(dec, at, format!("mapped-ram page size {page_size}")));
+            return Err(Self::err(
+                dec,
+                at,
+                format!("mapped-ram page size {page_size}"),
+            ));
         }
         if pages_offset % self.page_size != 0 {
-            return Err(Self::err(dec, at, "mapped-ram pages region has bad alignment"));
+            return Err(Self::err(
+                dec,
+                at,
+                "mapped-ram pages region has bad alignment",
+            ));
         }
         let file_len = dec.r.end() as u64;
         let num_pages = length / page_size;
@@ -242,10 +304,18 @@ impl RamState {
         let bitmap_size = num_pages.div_ceil(64) * 8;
         let in_file = |off: u64, len: u64| off.checked_add(len).is_some_and(|e| e <= file_len);
         if !in_file(bitmap_offset, bitmap_size) {
-            return Err(Self::err(dec, at, format!("bitmap {bitmap_offset:#x}+{bitmap_size:#x} outside the file")));
+            return Err(Self::err(
+                dec,
+                at,
+                format!("bitmap {bitmap_offset:#x}+{bitmap_size:#x} outside the file"),
+            ));
         }
         if !in_file(pages_offset, length) {
-            return Err(Self::err(dec, at, format!("pages {pages_offset:#x}+{length:#x} outside the file")));
+            return Err(Self::err(
+                dec,
+                at,
+                format!("pages {pages_offset:#x}+{length:#x} outside the file"),
+            ));
         }
         let bitmap = &dec.r.data()[bitmap_offset as usize..(bitmap_offset + bitmap_size) as usize];
         let mut pages_present = 0u64;

@@ -23,7 +23,9 @@ pub fn load_chunk(dec: &mut Decoder<'_, '_>, page_size: u64) -> Result<u64> {
                 dec.r.take(count, &dec.path)?;
                 total += count;
                 let end = dec.r.pos();
-                dec.note(at, end - at, || format!("MORE at {addr:#x}: {count} attributes"));
+                dec.note(at, end - at, || {
+                    format!("MORE at {addr:#x}: {count} attributes")
+                });
             }
             STATTR_FLAG_DONE => dec.note(at, 8, || "DONE".into()),
             STATTR_FLAG_EOS => {

@@ -36,7 +36,11 @@ impl VmsdDesc {
             let fields = self.fields.as_deref().unwrap_or(&[]);
             let mut counts: HashMap<&str, u64> = HashMap::new();
             for f in fields {
-                let n = if f.array_len.is_some() || f.index.is_some() { 2 } else { 1 };
+                let n = if f.array_len.is_some() || f.index.is_some() {
+                    2
+                } else {
+                    1
+                };
                 *counts.entry(f.name.as_str()).or_default() += n;
             }
             fields.iter().map(|f| counts[f.name.as_str()] > 1).collect()
@@ -166,7 +170,7 @@ pub fn candidates(data: &[u8]) -> impl Iterator<Item = usize> + '_ {
     } else {
         None
     };
-    let range = last.map_or(1..=0, |q| q.saturating_sub(4)..=q);
+    let range = last.map_or(0..0, |q| q.saturating_sub(4)..q + 1);
     range.rev().filter(move |&p| {
         data[p] == QEMU_VM_VMDESCRIPTION && {
             let len = u32::from_be_bytes([data[p + 1], data[p + 2], data[p + 3], data[p + 4]]);

@@ -18,7 +18,10 @@ pub const MAX_DEPTH: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value<'a> {
     /// An integer of `bytes.len()` bytes, big-endian as on the wire.
-    Int { bytes: &'a [u8], signed: bool },
+    Int {
+        bytes: &'a [u8],
+        signed: bool,
+    },
     Bool(bool),
     /// Raw bytes (buffers, timers, unknown types).
     Bytes(&'a [u8]),
@@ -222,7 +225,9 @@ impl<'a> Decoder<'a, '_> {
             self.path.push('.');
             self.path.push_str(&name);
             let hlen = self.r.pos() - start;
-            self.note(start, hlen, || format!("subsection {name:?} version {version}"));
+            self.note(start, hlen, || {
+                format!("subsection {name:?} version {version}")
+            });
             let v = self.vmsd(sub, depth + 1);
             self.path.truncate(base);
             out.replace(&name, Value::Struct(v?));
@@ -278,7 +283,10 @@ impl<'a> Decoder<'a, '_> {
                 },
                 "nullptr" => {
                     if bytes != [VMS_NULLPTR_MARKER] {
-                        return Err(self.bad(start, format!("expected NULL marker 30, found {}", hex(bytes))));
+                        return Err(self.bad(
+                            start,
+                            format!("expected NULL marker 30, found {}", hex(bytes)),
+                        ));
                     }
                     Value::Nullptr
                 }
@@ -286,7 +294,10 @@ impl<'a> Decoder<'a, '_> {
                     [VMS_NULLPTR_MARKER] => Value::PtrMarker(false),
                     [VMS_MARKER_PTR_VALID] => Value::PtrMarker(true),
                     _ => {
-                        return Err(self.bad(start, format!("expected pointer marker 30 or 31, found {}", hex(bytes))));
+                        return Err(self.bad(
+                            start,
+                            format!("expected pointer marker 30 or 31, found {}", hex(bytes)),
+                        ));
                     }
                 },
                 _ => Value::Bytes(bytes),

@@ -37,7 +37,10 @@ fn load(n: &str) -> Vec<u8> {
 /// loaded once per test binary.
 pub fn stream(name: &str) -> &'static [u8] {
     static CACHE: [OnceLock<Vec<u8>>; 6] = [const { OnceLock::new() }; 6];
-    let i = STREAMS.iter().position(|n| *n == name).expect("known stream");
+    let i = STREAMS
+        .iter()
+        .position(|n| *n == name)
+        .expect("known stream");
     CACHE[i].get_or_init(|| load(name))
 }
 
