@@ -42,13 +42,18 @@ fn analyze(file: &PathBuf, desc: bool, hex: Option<&str>) -> Result<String, Stri
         }
         return Ok(stream::hexdump::dump(&s, &ids));
     }
-    let json = if desc {
-        stream::desc_json(&s).map_err(|e| format!("{}: {e}", file.display()))?
+    let mut out = if desc {
+        let json = stream::desc_json(&s).map_err(|e| format!("{}: {e}", file.display()))?;
+        stream::to_python_json(&json)
     } else {
-        stream::state_json(&s)
+        let mut out = String::with_capacity(data.len() / 2);
+        stream::write_state(&s, &mut out);
+        out
     };
-    let mut out = stream::to_python_json(&json);
     out.push('\n');
+    // Freeing the parsed tree value by value is wasted work right before
+    // the process exits.
+    std::mem::forget(s);
     Ok(out)
 }
 

@@ -158,3 +158,25 @@ fn mapped_ram_blocks_live_at_file_offsets() {
     assert!(present.iter().any(|&(n, p)| n == "pc.bios" && p > 0));
     assert_eq!(ram.normal_pages + ram.zero_pages, 0);
 }
+
+#[test]
+fn fast_writer_equals_the_json_tree() {
+    for name in STREAMS {
+        let s = parse(stream(name)).expect("parse");
+        let mut fast = String::new();
+        vmstate_harness::stream::write_state(&s, &mut fast);
+        assert!(fast == to_python_json(&state_json(&s)), "{name}");
+    }
+    for seed in [
+        "device.mig",
+        "packaged.mig",
+        "auto-alloc.mig",
+        "minimal.mig",
+    ] {
+        let data = std::fs::read(common::corpus_dir().join("stream").join(seed)).expect("seed");
+        let s = parse(&data).expect("parse");
+        let mut fast = String::new();
+        vmstate_harness::stream::write_state(&s, &mut fast);
+        assert!(fast == to_python_json(&state_json(&s)), "{seed}");
+    }
+}

@@ -34,7 +34,7 @@ pub use configuration::Configuration;
 pub use error::{Result, StreamError};
 pub use loadvm::{Options, Stream, parse, parse_with};
 pub use oracle::{check_consumption, stream_oracle};
-pub use output::{desc_json, state_json, to_python_json};
+pub use output::{desc_json, state_json, to_python_json, write_state};
 pub use ram::{MappedRamHeader, RamBlock, RamState};
 pub use reader::Reader;
 pub use section::{Content, Section, SectionType};

@@ -117,6 +117,161 @@ pub fn state_json(stream: &Stream<'_>) -> Json {
     Json::Object(out)
 }
 
+/// Write the `-d state` JSON straight from the parsed stream, byte for
+/// byte what `to_python_json(&state_json(stream))` gives, without building
+/// a JSON tree (the CLI's fast path).
+pub fn write_state(stream: &Stream<'_>, out: &mut String) {
+    let mut order: Vec<(u32, String, Option<&Fields<'_>>, bool)> = Vec::new();
+    fn walk<'s, 'a>(
+        records: &'s [Record<'a>],
+        order: &mut Vec<(u32, String, Option<&'s Fields<'a>>, bool)>,
+    ) {
+        for rec in records {
+            match rec {
+                Record::Section(s) => {
+                    let pos = order.iter().position(|(id, ..)| *id == s.section_id);
+                    let (f, stattr) = match &s.content {
+                        Content::Vmsd(f) => (Some(f), false),
+                        Content::Ram => (None, false),
+                        Content::StorageAttributes(_) => (None, true),
+                    };
+                    match pos {
+                        None => order.push((
+                            s.section_id,
+                            section_key(&s.idstr, s.section_id),
+                            f,
+                            stattr,
+                        )),
+                        Some(i) if f.is_some() => order[i].2 = f,
+                        Some(_) => {}
+                    }
+                }
+                Record::Command(c) => {
+                    if let Some(p) = &c.packaged {
+                        walk(&p.records, order);
+                    }
+                }
+            }
+        }
+    }
+    walk(&stream.records, &mut order);
+    if order.is_empty() {
+        out.push_str("{}");
+        return;
+    }
+    out.push('{');
+    for (i, (id, key, fields, stattr)) in order.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(4, out);
+        write_py_str(key, out);
+        out.push_str(": ");
+        match (fields, &stream.ram) {
+            (Some(f), _) => write_fields(f, 4, out),
+            (None, Some((ram_id, ram))) if ram_id == id => {
+                out.push('{');
+                newline(8, out);
+                out.push_str("\"section sizes\": ");
+                if ram.sizes.is_empty() {
+                    out.push_str("{}");
+                } else {
+                    out.push('{');
+                    for (j, (name, len)) in ram.sizes.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        newline(12, out);
+                        write_py_str(name, out);
+                        out.push_str(&format!(": \"0x{len:016x}\""));
+                    }
+                    newline(8, out);
+                    out.push('}');
+                }
+                newline(4, out);
+                out.push('}');
+            }
+            _ if *stattr => out.push_str("\"\""),
+            _ => out.push_str("null"),
+        }
+    }
+    newline(0, out);
+    out.push('}');
+}
+
+fn write_value(v: &Value<'_>, indent: usize, out: &mut String) {
+    match v {
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Struct(f) => write_fields(f, indent, out),
+        Value::Int { .. } | Value::Bytes(_) => {
+            // Hex digits and spaces only: no escaping needed.
+            out.push('"');
+            push_scalar(v, out);
+            out.push('"');
+        }
+        other => write_py_str(&render_scalar(other), out),
+    }
+}
+
+fn write_fields(f: &Fields<'_>, indent: usize, out: &mut String) {
+    if f.entries.is_empty() {
+        out.push_str("{}");
+        return;
+    }
+    out.push('{');
+    for (i, (name, e)) in f.entries.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        newline(indent + 4, out);
+        write_py_str(name, out);
+        out.push_str(": ");
+        match e {
+            Entry::One(v) => write_value(v, indent + 4, out),
+            Entry::List(l) if l.is_empty() => out.push_str("[]"),
+            Entry::List(l) => {
+                out.push('[');
+                for (j, v) in l.iter().enumerate() {
+                    if j > 0 {
+                        out.push(',');
+                    }
+                    newline(indent + 8, out);
+                    write_value(v, indent + 8, out);
+                }
+                newline(indent + 4, out);
+                out.push(']');
+            }
+        }
+    }
+    newline(indent, out);
+    out.push('}');
+}
+
+/// Append the rendering of an `Int` or `Bytes` value.
+fn push_scalar(v: &Value<'_>, out: &mut String) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    match v {
+        Value::Bytes(b) => {
+            for (i, &x) in b.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push(char::from(DIGITS[usize::from(x >> 4)]));
+                out.push(char::from(DIGITS[usize::from(x & 15)]));
+            }
+        }
+        Value::Int { bytes, signed } if !*signed || bytes[0] & 0x80 == 0 => {
+            out.push_str("0x");
+            for &x in bytes.iter() {
+                out.push(char::from(DIGITS[usize::from(x >> 4)]));
+                out.push(char::from(DIGITS[usize::from(x & 15)]));
+            }
+        }
+        other => out.push_str(&render_scalar(other)),
+    }
+}
+
 /// The `-d desc` object: the vmdesc JSON itself, key order kept.
 pub fn desc_json(stream: &Stream<'_>) -> Result<Json> {
     let Some(v) = &stream.vmdesc else {

@@ -3,7 +3,6 @@
 use super::error::{Result, StreamError};
 use super::reader::Reader;
 use super::vmdesc::{FieldDesc, VmsdDesc};
-use std::fmt::Write as _;
 
 /// `QEMU_VM_SUBSECTION`.
 pub const QEMU_VM_SUBSECTION: u8 = 0x05;
@@ -194,11 +193,16 @@ impl<'a> Decoder<'a, '_> {
                         Some(Entry::One(_)) => 1,
                         Some(Entry::List(l)) => l.len(),
                     };
-                    let _ = write!(self.path, "[{k}]");
+                    push_index(&mut self.path, k);
                 }
                 let v = self.field(f, depth);
                 self.path.truncate(base);
-                out.accumulate(&f.name, v?);
+                if indexed {
+                    out.accumulate(&f.name, v?);
+                } else {
+                    // The name is unique among the fields: no search.
+                    out.entries.push((f.name.clone(), Entry::One(v?)));
+                }
             }
         }
         for sub in &desc.subsections {
@@ -309,6 +313,26 @@ impl<'a> Decoder<'a, '_> {
         }
         Ok(v)
     }
+}
+
+/// Append `[k]` without going through `fmt`.
+fn push_index(path: &mut String, k: usize) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut k = k;
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (k % 10) as u8;
+        k /= 10;
+        if k == 0 {
+            break;
+        }
+    }
+    path.push('[');
+    for &d in &buf[i..] {
+        path.push(char::from(d));
+    }
+    path.push(']');
 }
 
 /// Bytes as `"0a 0b 0c"` (the script's rendering of raw fields).
