@@ -2,6 +2,8 @@
 //! stream parser and the `vmstate-harness` CLI.
 
 pub mod case;
+pub mod cli;
 pub mod codec;
 pub mod generate;
 pub mod oracle;
+pub mod stream;

@@ -1,7 +1,8 @@
 use clap::{Parser, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use vmstate_harness::case;
+use vmstate_harness::cli;
 
 /// Property-based compatibility harness for QEMU's migration wire format.
 #[derive(Parser)]
@@ -19,39 +20,46 @@ enum Command {
         #[arg(default_value = "corpus/vectors")]
         paths: Vec<PathBuf>,
     },
+    /// Parse a migration stream and print it as JSON, in the shape of
+    /// QEMU's analyze-migration.py `-d state` (default) or `-d desc`.
+    Analyze {
+        /// The migration stream (e.g. written by `migrate file:...`).
+        file: PathBuf,
+        /// Print the vmdesc (the `-d desc` shape) instead of the state.
+        #[arg(long, conflicts_with = "hex")]
+        desc: bool,
+        /// Print an annotated hex dump of one section, chosen by id,
+        /// idstr or the state key such as "cpu (4)".
+        #[arg(long, value_name = "SECTION")]
+        hex: Option<String>,
+    },
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Case { paths } => run_cases(&paths),
-    }
-}
-
-fn run_cases(paths: &[PathBuf]) -> ExitCode {
-    let mut failed = 0;
-    let mut total = 0;
-    for path in paths {
-        let files = match case::case_files(path) {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("FAIL {}: {e}", path.display());
-                failed += 1;
-                continue;
-            }
-        };
-        for file in files {
-            for result in case::run_file(&file, &case::Reference) {
-                println!("{result}");
-                total += 1;
-                failed += result.failure.is_some() as usize;
+        Command::Case { paths } => exit(cli::case::run_cases(&paths)),
+        Command::Analyze { file, desc, hex } => {
+            match cli::analyze::analyze(&file, desc, hex.as_deref()) {
+                Ok(out) => {
+                    let mut o = std::io::stdout().lock();
+                    // A closed pipe (e.g. `| head`) is not an error worth a panic.
+                    let _ = o.write_all(out.as_bytes()).and_then(|()| o.flush());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
             }
         }
-    }
-    println!("{} passed, {failed} failed", total - failed);
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
     }
 }

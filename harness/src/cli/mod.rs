@@ -1,0 +1,4 @@
+//! The subcommands of the `vmstate-harness` binary, one module each.
+
+pub mod analyze;
+pub mod case;
