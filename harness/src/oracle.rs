@@ -444,11 +444,27 @@ pub fn hex_diff(left: &[u8], right: &[u8], spans: &[Span]) -> String {
     format!("left: reference, right: other\n{}", text_diff(&l, &r))
 }
 
-/// The allocations that differ between two heaps.
+/// The allocations that differ between two heaps: a header line per
+/// allocation and its bytes 32 to a line.
 pub fn heap_diff(a: &Heap, b: &Heap) -> String {
-    let la: Vec<String> = a.allocations().map(|x| format!("{x:?}")).collect();
-    let lb: Vec<String> = b.allocations().map(|x| format!("{x:?}")).collect();
-    text_diff(&la.join("\n"), &lb.join("\n"))
+    text_diff(&heap_dump(a), &heap_dump(b))
+}
+
+fn heap_dump(h: &Heap) -> String {
+    let mut out = String::new();
+    for a in h.allocations() {
+        out.push_str(&format!(
+            "{:#x} {} bytes {:?}{}\n",
+            a.base,
+            a.size(),
+            a.origin,
+            if a.freed { " freed" } else { "" }
+        ));
+        for (i, chunk) in a.bytes.chunks(32).enumerate() {
+            out.push_str(&format!("  +{:<5} {}\n", i * 32, hex::encode(chunk)));
+        }
+    }
+    out
 }
 
 /// A pretty_assertions diff, cut to 40 lines around the first difference
