@@ -52,12 +52,24 @@ impl<'a> Arbitrary<'a> for GenCase {
 
 /// Generates a device for a given dialect.
 pub fn generate(u: &mut Unstructured, dialect: Dialect) -> Result<GenCase> {
+    generate_with(u, dialect, false)
+}
+
+/// Generates a qemu-11.1 device that every dialect can describe (no
+/// uint64 counts), for the properties that compare dialects.
+pub fn generate_portable(u: &mut Unstructured) -> Result<GenCase> {
+    generate_with(u, Dialect::Qemu11_1, true)
+}
+
+fn generate_with(u: &mut Unstructured, dialect: Dialect, portable: bool) -> Result<GenCase> {
     let mut g = Gen {
         u,
         d: dialect,
+        portable,
         structs: BTreeMap::new(),
         vmsds: Vec::new(),
         budget: 1200,
+        scale: 1,
         self_contained: false,
     };
     g.vmsds.push(placeholder());
@@ -132,10 +144,15 @@ enum Kind {
 struct Gen<'u, 'a> {
     u: &'u mut Unstructured<'a>,
     d: Dialect,
+    /// Only what every dialect can describe.
+    portable: bool,
     structs: BTreeMap<String, String>,
     vmsds: Vec<VmsdSpec>,
     /// Elements left to spend: keeps every case small enough to run fast.
     budget: usize,
+    /// How many times the struct being generated is repeated (the product
+    /// of the enclosing array lengths): lengths inside it cost that much.
+    scale: usize,
     /// Inside an element the loader allocates: every field must load into
     /// zeroed memory, so nothing may rely on a pre-populated destination.
     self_contained: bool,
@@ -303,8 +320,8 @@ impl Gen<'_, '_> {
             2 => self.u.int_in_range(0..=300)?,
             _ => self.u.int_in_range(1..=6)?,
         };
-        let n = n.min(max).min(self.budget);
-        self.budget -= n;
+        let n = n.min(max).min(self.budget / self.scale);
+        self.budget -= n * self.scale;
         Ok(n)
     }
 
@@ -511,6 +528,11 @@ impl Gen<'_, '_> {
     /// A count member type this dialect can use as a VARRAY count.
     fn count_type(&mut self) -> Result<(&'static str, &'static str, usize)> {
         let options: &[(&str, &str, usize)] = match self.d {
+            _ if self.portable => &[
+                ("uint8_t", "uint8", 255),
+                ("uint16_t", "uint16", 300),
+                ("uint32_t", "uint32", 300),
+            ],
             Dialect::Qemu11_1 => &[
                 ("uint8_t", "uint8", 255),
                 ("uint16_t", "uint16", 300),
@@ -569,10 +591,11 @@ impl Gen<'_, '_> {
             .collect::<Result<_>>()?;
         let elem_struct = self.u.ratio(2, 3)?;
         let (elem_type, elems) = if elem_struct {
-            let outer = self.self_contained;
+            let (outer, outer_scale) = (self.self_contained, self.scale);
             self.self_contained |= dynamic;
+            self.scale = self.scale.saturating_mul(n.max(1));
             let nested = self.nested(depth);
-            self.self_contained = outer;
+            (self.self_contained, self.scale) = (outer, outer_scale);
             let Nested {
                 vmsd,
                 c_struct,
@@ -635,4 +658,69 @@ fn is_nonzero(v: &Value) -> bool {
         Value::Number(n) => n.as_i64() != Some(0) && n.as_u64() != Some(0),
         _ => true,
     }
+}
+
+/// A description with raw flag bits, for checking `vmstate_check` verdicts:
+/// every bit any dialect defines, plus stray ones, sizes and indirections
+/// set or not, nested VMSDs, subsections named well or badly, and the
+/// terminators of every dialect.
+#[derive(Debug, Clone)]
+pub struct RawVmsd(pub vmstate_reference::Vmsd);
+
+impl<'a> Arbitrary<'a> for RawVmsd {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        raw_vmsd(u, "raw", 0).map(RawVmsd)
+    }
+}
+
+fn raw_vmsd(u: &mut Unstructured, name: &str, depth: usize) -> Result<vmstate_reference::Vmsd> {
+    use vmstate_reference::{Field, Indirect};
+    const BITS: [u32; 18] = [
+        0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x40, 0x80, 0x100, 0x200, 0x400, 0x800, 0x1000, 0x2000,
+        0x4000, 0x8000, 0x10000, 0x20000,
+    ];
+    let mut fields = vec![];
+    for k in 0..u.int_in_range(0..=4)? {
+        let mut flags = 0;
+        for _ in 0..u.int_in_range(0..=5)? {
+            flags |= *u.choose(&BITS)?;
+        }
+        let mut f = Field::new(format!("f{k}"), 0, flags);
+        f.size = *u.choose(&[0, 0, 1, 4, 8])?;
+        f.num = u.int_in_range(0..=3)?;
+        let indirect = |u: &mut Unstructured| -> Result<Indirect> {
+            Ok(if u.arbitrary()? {
+                Indirect {
+                    offset: *u.choose(&[0, 8])?,
+                    size: *u.choose(&[1, 2, 4, 8])?,
+                }
+            } else {
+                Indirect::NONE
+            })
+        };
+        f.num_indirect = indirect(u)?;
+        f.size_indirect = indirect(u)?;
+        if depth < 3 && u.ratio(1, 3)? {
+            f.vmsd = Some(Box::new(raw_vmsd(u, &format!("{name}.{k}"), depth + 1)?));
+        }
+        fields.push(f);
+    }
+    let mut subsections = vec![];
+    if depth < 2 && u.ratio(1, 4)? {
+        let sub_name = if u.arbitrary()? {
+            format!("{name}/sub")
+        } else {
+            "elsewhere/sub".into()
+        };
+        subsections.push(raw_vmsd(u, &sub_name, depth + 1)?);
+    }
+    Ok(vmstate_reference::Vmsd {
+        name: name.into(),
+        version_id: 1,
+        minimum_version_id: 0,
+        fields,
+        terminator: *u.choose(&[0x10000, 0x20000, 0x10000, 0x20000, 0x30000])?,
+        subsections,
+        needed: None,
+    })
 }

@@ -1,6 +1,7 @@
 //! vmstate-harness: optimized codec, generators, oracles, the migration
 //! stream parser and the `vmstate-harness` CLI.
 
+pub mod campaign;
 pub mod case;
 pub mod cli;
 pub mod codec;

@@ -14,6 +14,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the property campaign: reference vs optimized codec, dialect
+    /// against dialect, round trips, vmstate_check verdicts.
+    Check(cli::check::CheckArgs),
     /// Run case files (or directories of them); one PASS/FAIL line per case.
     Case {
         /// Case files or directories (default: corpus/vectors).
@@ -46,6 +49,7 @@ fn exit(ok: bool) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Check(args) => exit(cli::check::check(&args)),
         Command::Case { paths } => exit(cli::case::run_cases(&paths)),
         Command::Analyze { file, desc, hex } => {
             match cli::analyze::analyze(&file, desc, hex.as_deref()) {

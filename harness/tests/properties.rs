@@ -24,10 +24,11 @@ fn arb<T: for<'a> Arbitrary<'a> + std::fmt::Debug>(max_len: usize) -> impl Strat
         })
 }
 
-fn in_dialect(d: Dialect) -> impl Strategy<Value = GenCase> {
+/// qemu-11.1 devices every dialect can describe.
+fn portable() -> impl Strategy<Value = GenCase> {
     proptest::collection::vec(any::<u8>(), 0..4096)
-        .prop_filter_map("arbitrary rejected the bytes", move |bytes| {
-            vmstate_harness::generate::generate(&mut Unstructured::new(&bytes), d).ok()
+        .prop_filter_map("arbitrary rejected the bytes", |bytes| {
+            vmstate_harness::generate::generate_portable(&mut Unstructured::new(&bytes)).ok()
         })
 }
 
@@ -65,16 +66,31 @@ proptest! {
     }
 
     #[test]
-    fn qemu_11_1_and_alloc_combo_bytes_agree(case in in_dialect(Dialect::Qemu11_1)) {
+    fn qemu_11_1_and_alloc_combo_bytes_agree(case in portable()) {
         if let Some(r) = oracle::dynamic_wire_agrees(&case) {
             check(r)?;
         }
     }
 
     #[test]
-    fn qemu_10_bytes_are_qemu_11_1_bytes_without_0x31(case in in_dialect(Dialect::Qemu11_1)) {
+    fn qemu_10_bytes_are_qemu_11_1_bytes_without_0x31(case in portable()) {
         if let Some(r) = oracle::markers_differ_exactly(&case) {
             check(r)?;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/properties.txt"))),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn both_vmstate_checks_agree_on_raw_flag_sets(raw in arb::<vmstate_harness::generate::RawVmsd>(512)) {
+        for d in Dialect::ALL {
+            oracle::check_agrees(d, &raw.0).map_err(TestCaseError::fail)?;
         }
     }
 }

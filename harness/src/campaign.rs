@@ -1,0 +1,100 @@
+//! The property campaign `vmstate-harness check` runs: every oracle, fed
+//! from seeded random bytes through the same generators proptest uses.
+
+use crate::generate::{self, GenCase, RawVmsd};
+use crate::oracle::{self, Failure, Mutation};
+use arbitrary::{Arbitrary, Unstructured};
+use vmstate_reference::Dialect;
+
+/// What one case of a property came to.
+pub enum Outcome {
+    Pass,
+    /// The case does not apply (e.g. not expressible in qemu-10.x).
+    Skip,
+    Fail(Box<Failure>),
+}
+
+/// A property of the campaign.
+pub struct Property {
+    pub name: &'static str,
+    pub run: fn(&mut Unstructured, Option<Dialect>) -> arbitrary::Result<Outcome>,
+}
+
+fn gen_case(u: &mut Unstructured, d: Option<Dialect>) -> arbitrary::Result<GenCase> {
+    match d {
+        Some(d) => generate::generate(u, d),
+        None => GenCase::arbitrary(u),
+    }
+}
+
+fn outcome(r: Result<(), Failure>) -> Outcome {
+    match r {
+        Ok(()) => Outcome::Pass,
+        Err(f) => Outcome::Fail(Box::new(f)),
+    }
+}
+
+fn optional(r: Option<Result<(), Failure>>) -> Outcome {
+    r.map_or(Outcome::Skip, outcome)
+}
+
+/// Every property, in the order the table prints them.
+pub const PROPERTIES: &[Property] = &[
+    Property {
+        name: "save: reference == optimized",
+        run: |u, d| Ok(outcome(oracle::save_agrees(&gen_case(u, d)?))),
+    },
+    Property {
+        name: "load: reference == optimized (mutated streams)",
+        run: |u, d| {
+            let case = gen_case(u, d)?;
+            Ok(outcome(oracle::load_agrees(
+                &case,
+                &Mutation::arbitrary(u)?,
+            )))
+        },
+    },
+    Property {
+        name: "load(save(x)) == x",
+        run: |u, d| Ok(outcome(oracle::round_trip(&gen_case(u, d)?))),
+    },
+    Property {
+        name: "qemu-11.1 bytes == alloc-combo bytes",
+        run: |u, d| {
+            if d.is_some_and(|d| d == Dialect::Qemu10) {
+                return Ok(Outcome::Skip);
+            }
+            Ok(optional(oracle::dynamic_wire_agrees(
+                &generate::generate_portable(u)?,
+            )))
+        },
+    },
+    Property {
+        name: "qemu-10.x bytes == qemu-11.1 bytes - 0x31",
+        run: |u, _| {
+            Ok(optional(oracle::markers_differ_exactly(
+                &generate::generate_portable(u)?,
+            )))
+        },
+    },
+    Property {
+        name: "vmstate_check: reference == optimized",
+        run: |u, d| {
+            let raw = RawVmsd::arbitrary(u)?;
+            for dialect in Dialect::ALL
+                .into_iter()
+                .filter(|x| d.is_none_or(|d| d == *x))
+            {
+                if let Err(report) = oracle::check_agrees(dialect, &raw.0) {
+                    let report = format!("{report}\ndescription: {:#?}", raw.0);
+                    return Ok(Outcome::Fail(Box::new(Failure {
+                        property: "vmstate_check agrees",
+                        report,
+                        case: None,
+                    })));
+                }
+            }
+            Ok(Outcome::Pass)
+        },
+    },
+];

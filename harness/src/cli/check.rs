@@ -1,0 +1,154 @@
+//! `vmstate-harness check`: the whole property campaign across cores, with
+//! a progress bar, a table of cases run per property, and the first
+//! failure's reproducer written as a case file.
+
+use crate::campaign::{Outcome, PROPERTIES};
+use arbitrary::Unstructured;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use vmstate_reference::Dialect;
+
+/// Options of `vmstate-harness check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CheckArgs {
+    /// Cases per property.
+    #[arg(long, default_value_t = 10_000)]
+    pub cases: u64,
+    /// Seed of the campaign (case i of property p uses seed ^ hash(p, i)).
+    #[arg(long, default_value_t = 0x5eed)]
+    pub seed: u64,
+    /// Generate devices in this dialect only (qemu-10.x, qemu-11.1, alloc-combo).
+    #[arg(long)]
+    pub dialect: Option<Dialect>,
+    /// Where to write the first failure's reproducer.
+    #[arg(long, default_value = "vmstate-harness-failure.json")]
+    pub out: PathBuf,
+    /// Worker threads (default: every core).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Default)]
+struct Tally {
+    run: AtomicU64,
+    skipped: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// The seed of case `i` of property `p` (SplitMix64 over the campaign seed).
+fn case_seed(seed: u64, p: usize, i: u64) -> u64 {
+    let mut z = seed ^ ((p as u64) << 48) ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Runs one case: random bytes of random length through the generators.
+fn run_case(p: usize, seed: u64, dialect: Option<Dialect>) -> Outcome {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let len = rng.random_range(0..4096);
+    let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+    let mut u = Unstructured::new(&bytes);
+    (PROPERTIES[p].run)(&mut u, dialect).unwrap_or(Outcome::Skip)
+}
+
+/// Runs the campaign; returns whether every property held.
+pub fn check(args: &CheckArgs) -> bool {
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let tallies: Vec<Tally> = PROPERTIES.iter().map(|_| Tally::default()).collect();
+    let first_failure = Mutex::new(None);
+    let stop = AtomicBool::new(false);
+    let next = AtomicU64::new(0);
+    let total = args.cases * PROPERTIES.len() as u64;
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {pos}/{len} cases ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                // Cases are handed out interleaved across properties, so a
+                // stopped campaign has run every property about as much.
+                while !stop.load(Ordering::Relaxed) {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    if k >= total {
+                        break;
+                    }
+                    let (p, i) = (
+                        (k % PROPERTIES.len() as u64) as usize,
+                        k / PROPERTIES.len() as u64,
+                    );
+                    let seed = case_seed(args.seed, p, i);
+                    let t = &tallies[p];
+                    match run_case(p, seed, args.dialect) {
+                        Outcome::Pass => {}
+                        Outcome::Skip => {
+                            t.skipped.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Outcome::Fail(f) => {
+                            t.failed.fetch_add(1, Ordering::Relaxed);
+                            let mut first = first_failure.lock().unwrap_or_else(|e| e.into_inner());
+                            if first.is_none() {
+                                *first = Some((p, seed, f));
+                            }
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                    }
+                    t.run.fetch_add(1, Ordering::Relaxed);
+                    bar.inc(1);
+                }
+            });
+        }
+    });
+    bar.finish_and_clear();
+
+    println!(
+        "{:<48} {:>10} {:>10} {:>8}",
+        "property", "cases", "skipped", "failed"
+    );
+    for (p, t) in PROPERTIES.iter().zip(&tallies) {
+        let (run, skipped, failed) = (
+            t.run.load(Ordering::Relaxed),
+            t.skipped.load(Ordering::Relaxed),
+            t.failed.load(Ordering::Relaxed),
+        );
+        println!("{:<48} {run:>10} {skipped:>10} {failed:>8}", p.name);
+    }
+    let first = first_failure
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let Some((p, seed, failure)) = first else {
+        println!(
+            "all {} properties held (seed {:#x})",
+            PROPERTIES.len(),
+            args.seed
+        );
+        return true;
+    };
+    let report: String = failure
+        .report
+        .lines()
+        .take(80)
+        .collect::<Vec<_>>()
+        .join("\n");
+    println!(
+        "\nFAIL {} (case seed {seed:#x})\n{report}",
+        PROPERTIES[p].name
+    );
+    let reproducer = match &failure.case {
+        Some(case) => serde_json::to_string_pretty(case).unwrap_or_default(),
+        None => failure.report.clone(),
+    };
+    match std::fs::write(&args.out, reproducer) {
+        Ok(()) => println!("reproducer written to {}", args.out.display()),
+        Err(e) => println!("could not write {}: {e}", args.out.display()),
+    }
+    false
+}
