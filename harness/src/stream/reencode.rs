@@ -238,6 +238,52 @@ fn visit(
     });
 }
 
+/// A rebuilt description and a destination prepared for a qemu-10.x load.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// The device's VMSD (qemu-10.x flag bits); its name is the vmdesc's
+    /// `vmsd_name`, or the section idstr for old-style sections.
+    pub vmsd: Vmsd,
+    /// The version to load with (the section header's).
+    pub version_id: i32,
+    pub heap: Heap,
+    /// The zeroed device object, with its pointer slots set as the vmdesc says.
+    pub opaque: Addr,
+}
+
+/// Builds the description of one device section from its vmdesc entry and
+/// prepares the destination object. `offset` (the payload start) is what
+/// errors point at.
+pub fn rebuild(
+    desc: &VmsdDesc,
+    idstr: &str,
+    version_id: u32,
+    offset: usize,
+) -> Result<Destination, ReencodeError> {
+    let name = desc.vmsd_name.clone().unwrap_or_else(|| idstr.to_owned());
+    let version = i32::try_from(version_id).map_err(|_| ReencodeError::Rebuild {
+        offset,
+        path: name.clone(),
+        message: format!("section version {version_id} does not fit an int"),
+    })?;
+    let object = Builder { offset }.object(desc, &name, version, &name, 0)?;
+    let mut heap = Heap::default();
+    let prepare_err = |message: String| ReencodeError::Prepare {
+        offset,
+        path: name.clone(),
+        message,
+    };
+    let opaque =
+        alloc_zeroed(&mut heap, object.layout.size).map_err(|e| prepare_err(e.to_string()))?;
+    prepare(&mut heap, opaque, &object.layout, &mut 0).map_err(prepare_err)?;
+    Ok(Destination {
+        vmsd: object.vmsd,
+        version_id: version,
+        heap,
+        opaque,
+    })
+}
+
 /// Re-encodes one device payload: `data[payload]` described by `desc`,
 /// loaded with the section's `version_id`. The loader is given the rest of
 /// the file (it peeks one byte past the payload for a subsection). `idstr`
@@ -258,26 +304,15 @@ pub fn reencode_payload(
             message: format!("payload {payload:?} outside a file of {} bytes", data.len()),
         });
     }
-    let name = desc.vmsd_name.clone().unwrap_or_else(|| idstr.to_owned());
-    let version = i32::try_from(version_id).map_err(|_| ReencodeError::Rebuild {
-        offset: start,
-        path: name.clone(),
-        message: format!("section version {version_id} does not fit an int"),
-    })?;
-    let builder = Builder { offset: start };
-    let object = builder.object(desc, &name, version, &name, 0)?;
+    let Destination {
+        vmsd,
+        version_id: version,
+        mut heap,
+        opaque,
+    } = rebuild(desc, idstr, version_id, start)?;
+    let name = vmsd.name.clone();
 
-    let mut heap = Heap::default();
-    let prepare_err = |message: String| ReencodeError::Prepare {
-        offset: start,
-        path: name.clone(),
-        message,
-    };
-    let opaque =
-        alloc_zeroed(&mut heap, object.layout.size).map_err(|e| prepare_err(e.to_string()))?;
-    prepare(&mut heap, opaque, &object.layout, &mut 0).map_err(prepare_err)?;
-
-    let codec = Compiled::new(DIALECT, &object.vmsd);
+    let codec = Compiled::new(DIALECT, &vmsd);
     let consumed = codec
         .load(&mut heap, opaque, version, &data[start..])
         .map_err(|e| ReencodeError::Load {
@@ -300,7 +335,7 @@ pub fn reencode_payload(
         .position(|(a, b)| a != b)
         .unwrap_or(saved.len().min(original.len()));
     // Which field wrote that byte: the reference model's annotated save.
-    let path = vmstate_reference::save_state_annotated(DIALECT, &object.vmsd, &heap, opaque)
+    let path = vmstate_reference::save_state_annotated(DIALECT, &vmsd, &heap, opaque)
         .ok()
         .and_then(|(_, spans)| {
             spans
@@ -857,6 +892,24 @@ mod tests {
 
     fn desc(json: &str) -> VmsdDesc {
         serde_json::from_str(json).expect("vmdesc JSON")
+    }
+
+    /// Sizes from a hostile vmdesc are refused before anything is allocated.
+    #[test]
+    fn huge_sizes_are_typed_errors() {
+        for (size, rebuild) in [(1u64 << 40, true), (300 << 20, false)] {
+            let d = desc(&format!(
+                r#"{{"vmsd_name": "p", "version": 1, "fields": [
+                    {{"name": "b", "type": "buffer", "size": {size}}}]}}"#
+            ));
+            let err = reencode_payload(&[0x7e], 0..0, "p", 1, &d).expect_err("too big");
+            assert_eq!(
+                matches!(err, ReencodeError::Rebuild { .. }),
+                rebuild,
+                "{err}"
+            );
+            assert!(err.path().starts_with('p'), "{err}");
+        }
     }
 
     /// `[s0, NULL, s2]`: struct `array_len 3`, nullptr, struct (spec 6).
