@@ -61,11 +61,27 @@ pub fn generate_portable(u: &mut Unstructured) -> Result<GenCase> {
     generate_with(u, Dialect::Qemu11_1, true)
 }
 
+/// Generates a qemu-11.1 device, portable to every dialect, whose root has
+/// exactly one field of `kind` (for the compatibility matrix).
+pub fn generate_kind(u: &mut Unstructured, kind: Kind) -> Result<GenCase> {
+    generate_inner(u, Dialect::Qemu11_1, true, Some(kind))
+}
+
 fn generate_with(u: &mut Unstructured, dialect: Dialect, portable: bool) -> Result<GenCase> {
+    generate_inner(u, dialect, portable, None)
+}
+
+fn generate_inner(
+    u: &mut Unstructured,
+    dialect: Dialect,
+    portable: bool,
+    only: Option<Kind>,
+) -> Result<GenCase> {
     let mut g = Gen {
         u,
         d: dialect,
         portable,
+        only,
         structs: BTreeMap::new(),
         vmsds: Vec::new(),
         budget: 1200,
@@ -127,8 +143,9 @@ const SCALARS: [(&str, &str, u8, bool); 9] = [
     ("uint64_t", "uint64", 8, false),
 ];
 
+/// The kinds of field the generator makes.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub enum Kind {
     Scalar,
     Array,
     Buffer,
@@ -146,6 +163,8 @@ struct Gen<'u, 'a> {
     d: Dialect,
     /// Only what every dialect can describe.
     portable: bool,
+    /// The one kind of field the root gets.
+    only: Option<Kind>,
     structs: BTreeMap<String, String>,
     vmsds: Vec<VmsdSpec>,
     /// Elements left to spend: keeps every case small enough to run fast.
@@ -206,12 +225,17 @@ impl Gen<'_, '_> {
             plain_scalars: vec![],
             version_id,
         };
-        let n = self.u.int_in_range(1..=5)?;
+        let root_only = depth == 0 && self.only.is_some();
+        let n = if root_only {
+            1
+        } else {
+            self.u.int_in_range(1..=5)?
+        };
         for k in 0..n {
             self.gen_field(&mut body, &format!("f{k}"), depth)?;
         }
         let mut subsections = vec![];
-        let n_subs = if depth < MAX_DEPTH && self.u.ratio(1, 3)? {
+        let n_subs = if !root_only && depth < MAX_DEPTH && self.u.ratio(1, 3)? {
             self.u.int_in_range(1..=2)?
         } else {
             0
@@ -305,7 +329,8 @@ impl Gen<'_, '_> {
             k.push(Kind::Struct);
         } else if depth < MAX_DEPTH {
             k.extend([Kind::Struct, Kind::StructPointer, Kind::ArrayOfPointers]);
-            if self.d != Dialect::Qemu10 {
+            // A matrix row isolates its kind: no dynamic arrays elsewhere.
+            if self.d != Dialect::Qemu10 && self.only.is_none() {
                 k.extend([Kind::DynamicArray, Kind::DynamicArray]);
             }
         }
@@ -344,7 +369,10 @@ impl Gen<'_, '_> {
     }
 
     fn gen_field(&mut self, body: &mut Body, m: &str, depth: usize) -> Result<()> {
-        let kind = *self.u.choose(&self.kinds(depth))?;
+        let kind = match self.only {
+            Some(k) if depth == 0 => k,
+            _ => *self.u.choose(&self.kinds(depth))?,
+        };
         let mut field = FieldSpec {
             name: None,
             member: Some(m.into()),

@@ -6,5 +6,6 @@ pub mod case;
 pub mod cli;
 pub mod codec;
 pub mod generate;
+pub mod matrix;
 pub mod oracle;
 pub mod stream;

@@ -17,6 +17,15 @@ enum Command {
     /// Run the property campaign: reference vs optimized codec, dialect
     /// against dialect, round trips, vmstate_check verdicts.
     Check(cli::check::CheckArgs),
+    /// Print the compatibility matrix: does a stream saved in one dialect
+    /// load in another, per field kind (computed from generated devices).
+    Matrix {
+        /// Generated devices per field kind.
+        #[arg(long, default_value_t = 50)]
+        cases: usize,
+        #[arg(long, default_value_t = 0x5eed)]
+        seed: u64,
+    },
     /// Run case files (or directories of them); one PASS/FAIL line per case.
     Case {
         /// Case files or directories (default: corpus/vectors).
@@ -50,6 +59,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => exit(cli::check::check(&args)),
+        Command::Matrix { cases, seed } => {
+            print!(
+                "{}",
+                vmstate_harness::matrix::render(&vmstate_harness::matrix::compute(cases, seed))
+            );
+            ExitCode::SUCCESS
+        }
         Command::Case { paths } => exit(cli::case::run_cases(&paths)),
         Command::Analyze { file, desc, hex } => {
             match cli::analyze::analyze(&file, desc, hex.as_deref()) {

@@ -1,0 +1,149 @@
+//! The compatibility matrix: for each field kind, source dialect and
+//! destination dialect, whether a stream one saves loads on the other.
+//! Computed from generated devices, not written by hand.
+
+use crate::case::spec::{CaseFile, FlagsSpec};
+use crate::case::value;
+use crate::generate::{self, Kind};
+use crate::oracle::{Built, stream_of};
+use arbitrary::Unstructured;
+use rand::{RngExt, SeedableRng, rngs::StdRng};
+use std::collections::BTreeMap;
+use vmstate_reference::{self as reference, Dialect};
+
+/// The kinds the matrix has rows for, with their names.
+pub const KINDS: [(Kind, &str); 9] = [
+    (Kind::Scalar, "scalar"),
+    (Kind::Array, "VMS_ARRAY"),
+    (Kind::Buffer, "buffer"),
+    (Kind::Varray, "VMS_VARRAY (+ALLOC)"),
+    (Kind::Vbuffer, "VMS_VBUFFER (+MULTIPLY, ALLOC)"),
+    (Kind::Struct, "VMS_STRUCT / VSTRUCT"),
+    (Kind::StructPointer, "VMS_POINTER|VMS_STRUCT"),
+    (Kind::ArrayOfPointers, "array of pointers (NULL entries)"),
+    (Kind::DynamicArray, "dynamic array of pointers"),
+];
+
+/// What loading one dialect's stream in another came to, over all cases.
+#[derive(Debug, Default, Clone)]
+pub struct Cell {
+    pub cases: usize,
+    pub ok: usize,
+    /// Error code (or "wrong state") -> count.
+    pub failures: BTreeMap<String, usize>,
+}
+
+impl Cell {
+    /// `ok`, or the most frequent failure with its share.
+    pub fn summary(&self) -> String {
+        if self.ok == self.cases {
+            return "ok".into();
+        }
+        let (what, n) = self
+            .failures
+            .iter()
+            .max_by_key(|(_, n)| **n)
+            .map_or(("?", 0), |(w, n)| (w.as_str(), *n));
+        let ok = if self.ok > 0 {
+            format!(", ok {}", self.ok)
+        } else {
+            String::new()
+        };
+        format!("{what} {n}/{}{ok}", self.cases)
+    }
+}
+
+/// The device as `d` describes it: qemu-10.x has no dynamic array, so
+/// there the field is a plain array of pointers with a pre-populated
+/// destination, which is how a 10.x device would have to migrate it.
+fn in_dialect(file: &CaseFile, d: Dialect) -> CaseFile {
+    let mut f = file.clone();
+    if d == Dialect::Qemu10 {
+        for v in &mut f.vmsds {
+            for field in &mut v.fields {
+                if let FlagsSpec::Text(t) = &mut field.flags {
+                    *t = t.replace("|AUTO_ALLOC", "");
+                }
+            }
+        }
+        f.cases[0].dest = f.cases[0].state.as_ref().map(value::zeroed);
+    }
+    f
+}
+
+/// Saves with `src`, loads with `dst`, and says how it went.
+fn migrate(file: &CaseFile, src: Dialect, dst: Dialect) -> Result<(), String> {
+    let from = Built::from_file(&in_dialect(file, src), src)
+        .map_err(|e| format!("not expressible ({e})"))?;
+    let to = Built::from_file(&in_dialect(file, dst), dst)
+        .map_err(|e| format!("not expressible ({e})"))?;
+    let bytes = reference::save_state(src, from.vmsd(), &from.src.heap, from.src.opaque)
+        .map_err(|e| format!("save: {}", e.kind.code()))?;
+    let mut heap = to.dest.heap.clone();
+    let stream = stream_of(&bytes);
+    reference::load_state(
+        dst,
+        &to.dest.vmsd,
+        &mut heap,
+        to.dest.opaque,
+        to.dest.vmsd.version_id,
+        &stream,
+    )
+    .map_err(|e| e.kind.code().to_string())?;
+    let want = file.cases[0].state.as_ref().ok_or("no state")?;
+    let got = value::read(&heap, &to.types, &to.dest.ty, to.dest.opaque, Some(want))?;
+    if &got != want {
+        return Err("wrong state".into());
+    }
+    Ok(())
+}
+
+/// The matrix over `cases` generated devices per kind.
+pub fn compute(cases: usize, seed: u64) -> Vec<(&'static str, Dialect, BTreeMap<Dialect, Cell>)> {
+    let mut rows = vec![];
+    for (k, (kind, name)) in KINDS.iter().enumerate() {
+        let mut per_src: BTreeMap<Dialect, BTreeMap<Dialect, Cell>> = BTreeMap::new();
+        let mut rng = StdRng::seed_from_u64(seed ^ (k as u64) << 32);
+        let mut made = 0;
+        while made < cases {
+            let bytes: Vec<u8> = (0..rng.random_range(64..2048))
+                .map(|_| rng.random())
+                .collect();
+            let Ok(case) = generate::generate_kind(&mut Unstructured::new(&bytes), *kind) else {
+                continue;
+            };
+            made += 1;
+            for src in Dialect::ALL {
+                for dst in Dialect::ALL {
+                    let cell = per_src.entry(src).or_default().entry(dst).or_default();
+                    cell.cases += 1;
+                    match migrate(&case.file, src, dst) {
+                        Ok(()) => cell.ok += 1,
+                        Err(e) => *cell.failures.entry(e).or_default() += 1,
+                    }
+                }
+            }
+        }
+        for (src, cells) in per_src {
+            rows.push((*name, src, cells));
+        }
+    }
+    rows
+}
+
+/// The matrix as a markdown table.
+pub fn render(rows: &[(&'static str, Dialect, BTreeMap<Dialect, Cell>)]) -> String {
+    let mut out = String::from(
+        "| field kind | source | → qemu-10.x | → qemu-11.1 | → alloc-combo |\n|---|---|---|---|---|\n",
+    );
+    for (kind, src, cells) in rows {
+        let cell = |d: Dialect| cells.get(&d).map_or("-".into(), Cell::summary);
+        out.push_str(&format!(
+            "| {kind} | {src} | {} | {} | {} |\n",
+            cell(Dialect::Qemu10),
+            cell(Dialect::Qemu11_1),
+            cell(Dialect::AllocCombo)
+        ));
+    }
+    out
+}
