@@ -359,7 +359,7 @@ impl<'p> Loader<'p, '_, '_> {
 
     fn load_value(&mut self, field: &'p FieldPlan, pv: Addr, size: i32) -> Result<(), Error> {
         match &field.elem {
-            Elem::Struct { plan, version } => self.load_vmsd(plan, pv, *version),
+            Elem::Struct { plan, version, .. } => self.load_vmsd(plan, pv, *version),
             Elem::Info(info) => self.get(*info, pv, size),
             Elem::MissingVmsd => Err(self.err(ErrorKind::MissingVmsd)),
             Elem::MissingInfo => Err(self.err(ErrorKind::MissingInfo)),

@@ -39,9 +39,22 @@ impl Compiled {
     /// `vmstate_save_state`
     pub fn save(&self, heap: &Heap, opaque: Addr) -> Result<Vec<u8>, Error> {
         let hint = self.last_size.load(Ordering::Relaxed);
-        let out = save::save(&self.plan, heap, opaque, &self.limits, hint)?;
+        let out = save::save(
+            &self.plan,
+            heap,
+            opaque,
+            &self.limits,
+            Vec::with_capacity(hint),
+        )?;
         self.last_size.store(out.len(), Ordering::Relaxed);
         Ok(out)
+    }
+
+    /// [`Compiled::save`] into a caller's buffer, reusing its capacity:
+    /// repeated saves allocate nothing. On error `out` is left empty.
+    pub fn save_into(&self, heap: &Heap, opaque: Addr, out: &mut Vec<u8>) -> Result<(), Error> {
+        *out = save::save(&self.plan, heap, opaque, &self.limits, std::mem::take(out))?;
+        Ok(())
     }
 
     /// `vmstate_load_state` plus the caller's file-error check.

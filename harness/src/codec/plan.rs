@@ -95,10 +95,12 @@ pub enum Slots {
 /// What one element is.
 #[derive(Debug, Clone)]
 pub enum Elem {
-    /// STRUCT (own version) or VSTRUCT (`struct_version_id`).
+    /// STRUCT (own version) or VSTRUCT (`struct_version_id`); `flat` when
+    /// at that version the struct is only plain scalars and scalar arrays.
     Struct {
         plan: Box<VmsdPlan>,
         version: i32,
+        flat: Option<Flat>,
     },
     Info(Info),
     MissingVmsd,
@@ -246,14 +248,19 @@ fn compile_field(d: Dialect, f: &Field) -> FieldPlan {
     let elem = if has(Flag::Struct) || has(Flag::Vstruct) {
         match &f.vmsd {
             None => Elem::MissingVmsd,
-            Some(v) => Elem::Struct {
-                version: if has(Flag::Struct) {
+            Some(v) => {
+                let version = if has(Flag::Struct) {
                     v.version_id
                 } else {
                     f.struct_version_id
-                },
-                plan: Box::new(compile(d, v)),
-            },
+                };
+                let plan = compile(d, v);
+                Elem::Struct {
+                    flat: Flat::of(&plan, version),
+                    version,
+                    plan: Box::new(plan),
+                }
+            }
         }
     } else {
         f.info.map_or(Elem::MissingInfo, Elem::Info)
@@ -281,4 +288,99 @@ fn compile_field(d: Dialect, f: &Field) -> FieldPlan {
 /// A C string's bytes: up to the first NUL.
 pub fn c_str(bytes: &[u8]) -> &[u8] {
     bytes.split(|&b| b == 0).next().unwrap_or(bytes)
+}
+
+/// A struct that, at one version, is nothing but plain scalars and dense
+/// scalar arrays, with no subsections: saved and loaded from one slice.
+#[derive(Debug, Clone)]
+pub struct Flat {
+    /// Bytes from the struct's start that the fields cover.
+    pub extent: u64,
+    /// Elements the fields count for the element limit.
+    pub elements: u64,
+    pub runs: Vec<FlatRun>,
+    /// Every info is a plain integer or bool (no `equal`/`le` checks), so a
+    /// load needs no comparison against memory.
+    pub plain: bool,
+}
+
+/// `n` scalars of `width` bytes at `offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct FlatRun {
+    pub offset: u64,
+    pub width: u64,
+    pub n: u64,
+    pub bool: bool,
+}
+
+impl Flat {
+    fn of(plan: &VmsdPlan, version: i32) -> Option<Flat> {
+        if plan.bad_terminator.is_some() || !plan.subsections.is_empty() {
+            return None;
+        }
+        let mut runs = vec![];
+        let mut plain = true;
+        for f in &plan.fields {
+            let Exists::FromVersion(v) = f.exists else {
+                return None;
+            };
+            if v > version {
+                if f.must_exist {
+                    return None;
+                }
+                continue;
+            }
+            let (
+                Count::Fixed(n),
+                None,
+                SizeRule::Fixed(size),
+                false,
+                Alloc::None,
+                Slots::Direct { .. },
+                Elem::Info(info),
+            ) = (
+                f.count,
+                f.multiply_elements,
+                f.size,
+                f.pointer,
+                f.alloc,
+                f.slots,
+                &f.elem,
+            )
+            else {
+                return None;
+            };
+            let width = info.scalar_width()?;
+            if n < 1 || size as u64 != width || f.offset.checked_add(width * n as u64)? > 1 << 32 {
+                return None;
+            }
+            plain &= !matches!(
+                info,
+                Info::Int32Equal
+                    | Info::Uint8Equal
+                    | Info::Uint16Equal
+                    | Info::Uint32Equal
+                    | Info::Uint64Equal
+                    | Info::Int32Le
+            );
+            runs.push(FlatRun {
+                offset: f.offset,
+                width,
+                n: n as u64,
+                bool: *info == Info::Bool,
+            });
+        }
+        let extent = runs
+            .iter()
+            .map(|r| r.offset + r.width * r.n)
+            .max()
+            .unwrap_or(0);
+        let elements = runs.iter().map(|r| r.n).sum();
+        (!runs.is_empty()).then_some(Flat {
+            extent,
+            elements,
+            runs,
+            plain,
+        })
+    }
 }

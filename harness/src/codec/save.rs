@@ -1,7 +1,7 @@
 //! Optimized save: one output buffer, dense scalar arrays converted in
 //! bulk, pointer tables read once, paths rendered only on error.
 
-use super::plan::{Elem, FieldPlan, Slots, VmsdPlan};
+use super::plan::{Elem, FieldPlan, Flat, Slots, VmsdPlan};
 use super::walk::{self, Path, Seg, stride_at};
 use vmstate_reference::{Addr, Error, ErrorKind, Heap, Info, Limits};
 
@@ -13,16 +13,18 @@ pub struct Saver<'p, 'h> {
     limits: Limits,
 }
 
+/// Saves into `out` (cleared first; its capacity is reused).
 pub fn save(
     plan: &VmsdPlan,
     heap: &Heap,
     opaque: Addr,
     limits: &Limits,
-    size_hint: usize,
+    mut out: Vec<u8>,
 ) -> Result<Vec<u8>, Error> {
+    out.clear();
     let mut s = Saver {
         heap,
-        out: Vec::with_capacity(size_hint),
+        out,
         path: Path::new(&plan.name),
         elements: 0,
         limits: *limits,
@@ -139,6 +141,23 @@ impl<'p> Saver<'p, '_> {
         Ok(())
     }
 
+    /// A flat struct from one slice of memory; false (nothing written)
+    /// when its memory or the element limit needs the precise path.
+    fn save_flat(&mut self, flat: &Flat, pv: Addr) -> bool {
+        if self.elements + flat.elements > self.limits.max_elements || pv == 0 {
+            return false;
+        }
+        let Ok(src) = self.heap.read(pv, flat.extent) else {
+            return false;
+        };
+        for run in &flat.runs {
+            let bytes = &src[run.offset as usize..(run.offset + run.width * run.n) as usize];
+            emit(&mut self.out, bytes, run.width, run.bool);
+        }
+        self.elements += flat.elements;
+        true
+    }
+
     /// A dense run of plain scalars, converted to big-endian in one pass.
     /// False (nothing written) when the fast path does not apply.
     fn bulk_scalars(&mut self, info: Info, first: Addr, n: i32, size: i32) -> bool {
@@ -151,19 +170,7 @@ impl<'p> Saver<'p, '_> {
         let Ok(src) = self.heap.read(first, w * n as u64) else {
             return false;
         };
-        let start = self.out.len();
-        self.out.resize(start + src.len(), 0);
-        let dst = &mut self.out[start..];
-        match w {
-            1 if info == Info::Bool => dst
-                .iter_mut()
-                .zip(src)
-                .for_each(|(d, s)| *d = (*s != 0) as u8),
-            1 => dst.copy_from_slice(src),
-            2 => swap::<2>(dst, src),
-            4 => swap::<4>(dst, src),
-            _ => swap::<8>(dst, src),
-        }
+        emit(&mut self.out, src, w, info == Info::Bool);
         true
     }
 
@@ -221,7 +228,18 @@ impl<'p> Saver<'p, '_> {
 
     fn save_value(&mut self, field: &'p FieldPlan, pv: Addr, size: i32) -> Result<(), Error> {
         match &field.elem {
-            Elem::Struct { plan, version } => self.save_vmsd(plan, pv, *version),
+            Elem::Struct {
+                plan,
+                version,
+                flat,
+            } => {
+                if let Some(flat) = flat
+                    && self.save_flat(flat, pv)
+                {
+                    return Ok(());
+                }
+                self.save_vmsd(plan, pv, *version)
+            }
             Elem::Info(info) => self.put(*info, pv, size),
             Elem::MissingVmsd => Err(self.err(ErrorKind::MissingVmsd)),
             Elem::MissingInfo => Err(self.err(ErrorKind::MissingInfo)),
@@ -261,11 +279,32 @@ fn marker(valid: bool) -> u8 {
     }
 }
 
-/// Host-order (little-endian) elements of `W` bytes to big-endian.
-fn swap<const W: usize>(dst: &mut [u8], src: &[u8]) {
-    for (d, s) in dst.chunks_exact_mut(W).zip(src.chunks_exact(W)) {
-        for k in 0..W {
-            d[k] = s[W - 1 - k];
-        }
+/// Appends host-order (little-endian) scalars of `width` bytes as
+/// big-endian; bools as 0/1. One pass over fixed-size chunks, which the
+/// compiler turns into vector byte shuffles.
+fn emit(out: &mut Vec<u8>, src: &[u8], width: u64, bool: bool) {
+    let start = out.len();
+    out.resize(start + src.len(), 0);
+    let dst = &mut out[start..];
+    match width {
+        1 if bool => dst
+            .iter_mut()
+            .zip(src)
+            .for_each(|(d, s)| *d = (*s != 0) as u8),
+        1 => dst.copy_from_slice(src),
+        2 => swap::<2>(dst, src, |c| u16::from_le_bytes(c).to_be_bytes()),
+        4 => swap::<4>(dst, src, |c| u32::from_le_bytes(c).to_be_bytes()),
+        _ => swap::<8>(dst, src, |c| u64::from_le_bytes(c).to_be_bytes()),
+    }
+}
+
+fn swap<const W: usize>(dst: &mut [u8], src: &[u8], f: impl Fn([u8; W]) -> [u8; W]) {
+    for (d, s) in dst
+        .as_chunks_mut::<W>()
+        .0
+        .iter_mut()
+        .zip(src.as_chunks::<W>().0)
+    {
+        *d = f(*s);
     }
 }
