@@ -3,7 +3,7 @@
 //! on error. Reads past the end behave as `QEMUFile` does: zeros, and a
 //! sticky error noticed after the element.
 
-use super::plan::{Alloc, Elem, FieldPlan, Slots, VmsdPlan, c_str};
+use super::plan::{Alloc, Elem, FieldPlan, Flat, Slots, VmsdPlan, c_str};
 use super::walk::{self, Path, Seg, stride_at};
 use vmstate_reference::{
     Addr, Allocator, Error, ErrorKind, Heap, Info, Limits, MARKER_NULL, MARKER_VALID,
@@ -165,6 +165,43 @@ impl<'p> Loader<'p, '_, '_> {
             }
         }
         Ok(())
+    }
+
+    /// A flat struct into one slice of memory; false (nothing touched)
+    /// when the stream is short, memory needs the precise path, or an info
+    /// compares against memory.
+    fn load_flat(&mut self, flat: &Flat, pv: Addr) -> bool {
+        let need: u64 = flat.runs.iter().map(|r| r.width * r.n).sum();
+        if !flat.plain
+            || pv == 0
+            || self.elements + flat.elements > self.limits.max_elements
+            || ((self.input.len() - self.pos) as u64) < need
+        {
+            return false;
+        }
+        let Ok(dst) = self.heap.slice_mut(pv, flat.extent) else {
+            return false;
+        };
+        let mut at = self.pos;
+        for run in &flat.runs {
+            let len = (run.width * run.n) as usize;
+            let d = &mut dst[run.offset as usize..run.offset as usize + len];
+            let src = &self.input[at..at + len];
+            match run.width {
+                1 if run.bool => d
+                    .iter_mut()
+                    .zip(src)
+                    .for_each(|(d, s)| *d = (*s != 0) as u8),
+                1 => d.copy_from_slice(src),
+                2 => swap::<2>(d, src),
+                4 => swap::<4>(d, src),
+                _ => swap::<8>(d, src),
+            }
+            at += len;
+        }
+        self.pos = at;
+        self.elements += flat.elements;
+        true
     }
 
     /// A dense run of plain scalars converted from big-endian in one pass.
@@ -359,7 +396,19 @@ impl<'p> Loader<'p, '_, '_> {
 
     fn load_value(&mut self, field: &'p FieldPlan, pv: Addr, size: i32) -> Result<(), Error> {
         match &field.elem {
-            Elem::Struct { plan, version, .. } => self.load_vmsd(plan, pv, *version),
+            Elem::Struct {
+                plan,
+                version,
+                flat,
+            } => {
+                if let Some(flat) = flat
+                    && self.load_flat(flat, pv)
+                {
+                    // QEMU still peeks for subsections after the fields.
+                    return self.load_subsections(plan, pv);
+                }
+                self.load_vmsd(plan, pv, *version)
+            }
             Elem::Info(info) => self.get(*info, pv, size),
             Elem::MissingVmsd => Err(self.err(ErrorKind::MissingVmsd)),
             Elem::MissingInfo => Err(self.err(ErrorKind::MissingInfo)),
@@ -479,9 +528,14 @@ impl<'p> Loader<'p, '_, '_> {
 
 /// Big-endian elements of `W` bytes to host order (little-endian).
 fn swap<const W: usize>(dst: &mut [u8], src: &[u8]) {
-    for (d, s) in dst.chunks_exact_mut(W).zip(src.chunks_exact(W)) {
-        for k in 0..W {
-            d[k] = s[W - 1 - k];
-        }
+    for (d, s) in dst
+        .as_chunks_mut::<W>()
+        .0
+        .iter_mut()
+        .zip(src.as_chunks::<W>().0)
+    {
+        let mut v = *s;
+        v.reverse();
+        *d = v;
     }
 }

@@ -315,7 +315,10 @@ pub struct FlatRun {
 
 impl Flat {
     fn of(plan: &VmsdPlan, version: i32) -> Option<Flat> {
-        if plan.bad_terminator.is_some() || !plan.subsections.is_empty() {
+        // Loading checks the version gate first; only a struct that passes
+        // it, with no subsections and a proper terminator, is flat.
+        let gate = version <= plan.version_id && version >= plan.minimum_version_id;
+        if !gate || plan.bad_terminator.is_some() || !plan.subsections.is_empty() {
             return None;
         }
         let mut runs = vec![];
