@@ -368,9 +368,16 @@ impl Gen<'_, '_> {
         })
     }
 
+    /// One field. The first field of a nested struct is a plain scalar:
+    /// a struct whose fields put no byte on the wire lets its subsection
+    /// loop swallow the next array element's subsections (a finding, see
+    /// corpus/vectors/findings_from_properties.json), which would make
+    /// round trips fail for a reason already recorded.
     fn gen_field(&mut self, body: &mut Body, m: &str, depth: usize) -> Result<()> {
+        let first_of_nested = depth > 0 && m == "f0";
         let kind = match self.only {
             Some(k) if depth == 0 => k,
+            _ if first_of_nested => Kind::Scalar,
             _ => *self.u.choose(&self.kinds(depth))?,
         };
         let mut field = FieldSpec {
@@ -520,7 +527,7 @@ impl Gen<'_, '_> {
         };
         // Versions and field_exists tests on fields that are not arrays of
         // structs keep round trips exact.
-        if matches!(kind, Kind::Scalar | Kind::Array | Kind::Buffer) {
+        if matches!(kind, Kind::Scalar | Kind::Array | Kind::Buffer) && !first_of_nested {
             if self.u.ratio(1, 4)? {
                 field.version_id = self.u.int_in_range(0..=body.version_id)?;
             }

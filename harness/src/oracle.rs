@@ -274,7 +274,10 @@ pub fn round_trip(case: &GenCase) -> Result<(), Failure> {
         return Err(fail(
             P,
             case,
-            format!("loaded state differs (left: source, right: loaded):\n{diff}"),
+            format!(
+                "loaded state differs (left: source, right: loaded):\n{diff}\nstream:\n{}",
+                annotate(&saved, &spans)
+            ),
         ));
     }
     Ok(())
