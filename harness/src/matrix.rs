@@ -34,22 +34,18 @@ pub struct Cell {
 }
 
 impl Cell {
-    /// `ok`, or the most frequent failure with its share.
+    /// `ok`, or each outcome with its count, most frequent first.
     pub fn summary(&self) -> String {
         if self.ok == self.cases {
             return "ok".into();
         }
-        let (what, n) = self
-            .failures
-            .iter()
-            .max_by_key(|(_, n)| **n)
-            .map_or(("?", 0), |(w, n)| (w.as_str(), *n));
-        let ok = if self.ok > 0 {
-            format!(", ok {}", self.ok)
-        } else {
-            String::new()
-        };
-        format!("{what} {n}/{}{ok}", self.cases)
+        let mut parts: Vec<(usize, String)> = self.failures.iter().map(|(w, n)| (*n, w.clone())).collect();
+        if self.ok > 0 {
+            parts.push((self.ok, "ok".into()));
+        }
+        parts.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let parts: Vec<String> = parts.into_iter().map(|(n, w)| format!("{w} {n}")).collect();
+        format!("{} (of {})", parts.join(", "), self.cases)
     }
 }
 
