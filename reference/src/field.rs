@@ -134,6 +134,32 @@ pub fn subsection_path(path: &str, parent: &str, sub: &str) -> String {
     }
 }
 
+/// `first_elem` of the field loop: the field's own address, or with
+/// `VMS_POINTER` the pointer stored there, which must not be NULL when
+/// there are elements of non-zero size. The model also refuses a negative
+/// size with elements (undefined behaviour in C).
+pub fn first_elem(
+    d: Dialect,
+    field: &Field,
+    heap: &Heap,
+    slot: Addr,
+    n_elems: i32,
+    size: i32,
+) -> Result<Addr, ErrorKind> {
+    let mut first_elem = slot;
+    if d.has(field.flags, Flag::Pointer) {
+        first_elem = heap.read_ptr(slot).map_err(ErrorKind::Memory)?;
+        // assert(first_elem || !n_elems || !size)
+        if first_elem == 0 && n_elems > 0 && size != 0 {
+            return Err(ErrorKind::NullPointerBase { n_elems });
+        }
+    }
+    if size < 0 && n_elems > 0 {
+        return Err(ErrorKind::NegativeSize(size as i64));
+    }
+    Ok(first_elem)
+}
+
 /// `first_elem + size * i` for a non-negative `size`.
 pub fn element_addr(base: Addr, size: i32, i: i32) -> Addr {
     base.wrapping_add((size as u64).wrapping_mul(i as u64))

@@ -113,16 +113,8 @@ impl Loader<'_, '_> {
         let size = field::size(d, field, self.heap, opaque).map_err(|k| self.err(k, fpath))?;
         let slot = opaque.wrapping_add(field.offset);
         self.handle_alloc(field, slot, size, n_elems, fpath)?;
-        let mut first_elem = slot;
-        if d.has(field.flags, Flag::Pointer) {
-            first_elem = self.heap.read_ptr(slot).map_err(|e| self.mem(e, fpath))?;
-            if first_elem == 0 && n_elems > 0 && size != 0 {
-                return Err(self.err(ErrorKind::NullPointerBase { n_elems }, fpath));
-            }
-        }
-        if size < 0 && n_elems > 0 {
-            return Err(self.err(ErrorKind::NegativeSize(size as i64), fpath));
-        }
+        let first_elem = field::first_elem(d, field, self.heap, slot, n_elems, size)
+            .map_err(|k| self.err(k, fpath))?;
         let array = is_array(d, field.flags);
         for i in 0..n_elems.max(0) {
             let epath = element_path(fpath, array, i);
