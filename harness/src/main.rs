@@ -32,6 +32,13 @@ enum Command {
         #[arg(default_value = "corpus/vectors")]
         paths: Vec<PathBuf>,
     },
+    /// Replay the QEMU leak findings (case files whose names start with a
+    /// finding); one FOUND/FAIL entry per case, with the QEMU code responsible.
+    Findings {
+        /// Finding case files or directories (default: corpus/findings).
+        #[arg(default_value = "corpus/findings")]
+        paths: Vec<PathBuf>,
+    },
     /// Parse a migration stream and print it as JSON, in the shape of
     /// QEMU's analyze-migration.py `-d state` (default) or `-d desc`.
     Analyze {
@@ -67,6 +74,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Case { paths } => exit(cli::case::run_cases(&paths)),
+        Command::Findings { paths } => exit(cli::findings::run_findings(&paths)),
         Command::Analyze { file, desc, hex } => {
             match cli::analyze::analyze(&file, desc, hex.as_deref()) {
                 Ok(out) => {

@@ -3,3 +3,4 @@
 pub mod analyze;
 pub mod case;
 pub mod check;
+pub mod findings;

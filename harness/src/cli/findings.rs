@@ -1,0 +1,180 @@
+//! `vmstate-harness findings [FILE|DIR...]`: replays the QEMU leak findings
+//! of corpus/findings. Each case's name starts with the [`Finding`] it
+//! reproduces (`VmsAllocOverwrite: ...`); the case is loaded QEMU-faithfully
+//! by the reference model, the leak oracle must attribute what it sees to
+//! that finding (and nothing to unnamed causes), and the optimized codec's
+//! strict mode must load the same bytes without leaking.
+
+use crate::case::ctype::Types;
+use crate::case::run::prepare;
+use crate::case::spec::CaseFile;
+use crate::case::{self, value};
+use crate::codec::Compiled;
+use crate::leak::{self, Finding};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use vmstate_reference::{Dialect, QEMU_VM_EOF};
+
+/// The verdict on one case in one dialect.
+#[derive(Debug, Clone)]
+pub struct FindingResult {
+    /// `file:case@dialect`
+    pub name: String,
+    pub expected: Option<Finding>,
+    pub found: BTreeSet<Finding>,
+    /// What the leak oracle reported, one line per violation.
+    pub detail: Vec<String>,
+    pub failure: Option<String>,
+}
+
+impl fmt::Display for FindingResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.failure, self.expected) {
+            (Some(why), _) => write!(f, "FAIL {}: {why}", self.name)?,
+            (None, Some(e)) => {
+                write!(f, "FOUND {} {}\n    at {}", e.name(), self.name, e.qemu_site())?
+            }
+            (None, None) => write!(f, "PASS {}", self.name)?,
+        }
+        for line in &self.detail {
+            write!(f, "\n    {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Replays every case of the finding file at `path`.
+pub fn run_file(path: &Path) -> Vec<FindingResult> {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let parsed = std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str::<CaseFile>(&text).map_err(|e| e.to_string()));
+    let file = match parsed {
+        Ok(f) => f,
+        Err(e) => return vec![failed(stem, format!("cannot read case file: {e}"))],
+    };
+    let types = match Types::new(&file.structs) {
+        Ok(t) => t,
+        Err(e) => return vec![failed(stem, e)],
+    };
+    let mut out = Vec::new();
+    for (i, spec) in file.cases.iter().enumerate() {
+        for dname in &spec.dialects {
+            let name = format!("{stem}:{}@{dname}", spec.name);
+            let expected = spec
+                .name
+                .split(':')
+                .next()
+                .and_then(|n| Finding::from_name(n.trim()));
+            let mut r = FindingResult {
+                name,
+                expected,
+                found: BTreeSet::new(),
+                detail: vec![],
+                failure: None,
+            };
+            if let Err(e) = dname
+                .parse::<Dialect>()
+                .and_then(|d| replay(&file, &types, i, d, &mut r))
+            {
+                r.failure = Some(e);
+            }
+            out.push(r);
+        }
+    }
+    out
+}
+
+fn failed(name: String, why: String) -> FindingResult {
+    FindingResult {
+        name,
+        expected: None,
+        found: BTreeSet::new(),
+        detail: vec![],
+        failure: Some(why),
+    }
+}
+
+fn replay(
+    file: &CaseFile,
+    types: &Types,
+    i: usize,
+    d: Dialect,
+    r: &mut FindingResult,
+) -> Result<(), String> {
+    let spec = &file.cases[i];
+    let expected = r
+        .expected
+        .ok_or("the case name must start with a finding name and ':'")?;
+    let empty = serde_json::Value::Object(Default::default());
+    let dest_state = spec
+        .dest
+        .clone()
+        .unwrap_or_else(|| value::zeroed(spec.state.as_ref().unwrap_or(&empty)));
+    let dst = prepare(file, types, spec, d, &dest_state)?;
+    let mut stream = value::parse_hex(spec.wire.as_deref().ok_or("the case has no wire")?)?;
+    stream.push(QEMU_VM_EOF);
+    let version = spec.version.unwrap_or(dst.vmsd.version_id);
+
+    let mut heap = dst.heap.clone();
+    let result =
+        vmstate_reference::load_state(d, &dst.vmsd, &mut heap, dst.opaque, version, &stream);
+    r.detail.push(format!("QEMU-faithful load: {result:?}"));
+    let report = leak::check(d, &dst.vmsd, &dst.heap, &heap, dst.opaque, &result);
+    r.detail.extend(report.violations.iter().map(|v| v.to_string()));
+    if result.is_err() && !report.made_live.is_empty() {
+        r.detail.push(format!(
+            "still attached after the failure: {} bytes in {} allocations",
+            report.made_bytes,
+            report.made_live.len()
+        ));
+    }
+    r.found = leak::faithful(d, &dst.vmsd, &dst.heap, &heap, dst.opaque, &result)?;
+    if !r.found.contains(&expected) {
+        return Err(format!(
+            "expected {}, the leak oracle found {:?}\n    {}",
+            expected.name(),
+            r.found,
+            r.detail.join("\n    ")
+        ));
+    }
+
+    let mut heap = dst.heap.clone();
+    let result =
+        Compiled::new(d, &dst.vmsd).load_strict(&mut heap, dst.opaque, version, &stream);
+    leak::strict(d, &dst.vmsd, &dst.heap, &heap, dst.opaque, &result)?;
+    r.detail
+        .push(format!("strict codec load: {result:?}, no leak, ledger balances"));
+    Ok(())
+}
+
+/// Runs every finding file under `paths` (default corpus/findings), printing
+/// one entry per case and dialect; returns whether all reproduced.
+pub fn run_findings(paths: &[PathBuf]) -> bool {
+    let mut failed = 0;
+    let mut total = 0;
+    for path in paths {
+        let files = match case::case_files(path) {
+            Ok(f) => f,
+            Err(e) => {
+                println!("FAIL {}: {e}", path.display());
+                failed += 1;
+                total += 1;
+                continue;
+            }
+        };
+        for file in files {
+            for result in run_file(&file) {
+                println!("{result}");
+                total += 1;
+                failed += result.failure.is_some() as usize;
+            }
+        }
+    }
+    println!("{} reproduced, {failed} failed", total - failed);
+    failed == 0
+}
