@@ -3,7 +3,7 @@
 //! on error. Reads past the end behave as `QEMUFile` does: zeros, and a
 //! sticky error noticed after the element.
 
-use super::plan::{Alloc, Elem, FieldPlan, Flat, Slots, VmsdPlan, c_str};
+use super::plan::{Alloc, Elem, FieldPlan, Flat, SizeRule, Slots, VmsdPlan, c_str};
 use super::walk::{self, Path, Seg, stride_at};
 use vmstate_reference::{
     Addr, Allocator, Error, ErrorKind, Heap, Info, Limits, MARKER_NULL, MARKER_VALID,
@@ -18,6 +18,73 @@ pub struct Loader<'p, 'h, 's> {
     path: Path<'p>,
     elements: u64,
     limits: Limits,
+    /// Strict mode (never leaks); None on the QEMU-faithful path.
+    strict: Option<Strict>,
+}
+
+/// Strict-mode bookkeeping: what to undo if the load fails, what to free
+/// if it succeeds, and the allocation budget.
+struct Strict {
+    /// Bytes of memory that existed before the load, as they were before
+    /// the load first wrote them (oldest first).
+    undo: Vec<(Addr, Vec<u8>)>,
+    /// Pointer slots that received a new allocation: (slot, old value).
+    replaced: Vec<(Addr, Addr)>,
+    /// Allocations this load made.
+    made: Vec<Addr>,
+    /// Everything at or above this address was allocated by this load.
+    watermark: Addr,
+    /// Bytes allocated by this load so far, and the most it may allocate.
+    allocated: u64,
+    budget: u64,
+}
+
+/// Strict mode allocates at most `alloc_ratio(plan) * input.len()` plus
+/// this many bytes per load.
+pub const STRICT_SLACK: u64 = 16 << 10;
+
+/// Bytes strict mode may allocate per input byte for this plan: the sum,
+/// over every allocating field of the description tree, of the bytes one
+/// wire byte can make it allocate on a well-formed stream:
+/// - a dynamic element (AUTO_ALLOC, ARRAY_OF_POINTER|ALLOC) allocates
+///   `field->size` bytes for at least one byte (its 0x31 marker);
+/// - a `VMS_ALLOC` buffer of scalars or buffers allocates exactly the
+///   bytes its elements occupy on the wire (ratio 1);
+/// - a `VMS_ALLOC` buffer of structs or pointers allocates `size` bytes
+///   per element, and an element takes at least one byte on the wire when
+///   it has anything to load (a marker, a scalar); elements with nothing on
+///   the wire are covered only by [`STRICT_SLACK`].
+///
+/// Nested allocating fields add up, so the sum bounds any nesting. The
+/// result is capped at 2^16 to keep the budget arithmetic finite.
+pub fn alloc_ratio(plan: &VmsdPlan) -> u64 {
+    fn walk(plan: &VmsdPlan) -> u64 {
+        let mut k = 0u64;
+        for f in &plan.fields {
+            if matches!(
+                f.slots,
+                Slots::Marker11 { dynamic: true } | Slots::MarkerCombo { dynamic: true }
+            ) {
+                k = k.saturating_add(f.field_size.max(1));
+            }
+            if f.alloc != Alloc::None {
+                let per = match (&f.elem, f.slots, f.size) {
+                    (Elem::Info(_), Slots::Direct { .. } | Slots::DynamicDirect, _) => 1,
+                    (_, _, SizeRule::Fixed(s)) => (s.max(1)) as u64,
+                    _ => f.field_size.max(1),
+                };
+                k = k.saturating_add(per);
+            }
+            if let Elem::Struct { plan, .. } = &f.elem {
+                k = k.saturating_add(walk(plan));
+            }
+        }
+        for s in &plan.subsections {
+            k = k.saturating_add(walk(&s.plan));
+        }
+        k
+    }
+    walk(plan).clamp(1, 1 << 16)
 }
 
 pub fn load(
@@ -36,6 +103,7 @@ pub fn load(
         path: Path::new(&plan.name),
         elements: 0,
         limits: *limits,
+        strict: None,
     };
     l.load_vmsd(plan, opaque, version_id)?;
     if l.eof {
@@ -44,7 +112,150 @@ pub fn load(
     Ok(l.pos)
 }
 
+/// [`load`] in strict mode: never leaks. `VMS_ALLOC` reuses an old buffer
+/// of the same size or frees it once the load succeeded; an allocated
+/// element reuses a non-NULL slot's object when it is large enough, else
+/// frees it on success; new memory is zeroed; a failed load restores every
+/// byte of pre-existing memory it wrote (pointers included) and frees all
+/// it allocated. Allocation is capped at
+/// `alloc_ratio(plan) * input.len() + STRICT_SLACK` bytes
+/// (`AllocFailed` beyond).
+pub fn load_strict(
+    plan: &VmsdPlan,
+    heap: &mut Heap,
+    opaque: Addr,
+    version_id: i32,
+    input: &[u8],
+    limits: &Limits,
+) -> Result<usize, Error> {
+    let watermark = heap
+        .allocations()
+        .last()
+        .map_or(0, |a| a.end().max(a.base + 1));
+    let budget = alloc_ratio(plan)
+        .saturating_mul(input.len() as u64)
+        .saturating_add(STRICT_SLACK);
+    let mut l = Loader {
+        heap,
+        input,
+        pos: 0,
+        eof: false,
+        path: Path::new(&plan.name),
+        elements: 0,
+        limits: *limits,
+        strict: Some(Strict {
+            undo: Vec::new(),
+            replaced: Vec::new(),
+            made: Vec::new(),
+            watermark,
+            allocated: 0,
+            budget,
+        }),
+    };
+    let mut result = l.load_vmsd(plan, opaque, version_id).map(|()| l.pos);
+    if result.is_ok() && l.eof {
+        result = Err(Error::new(ErrorKind::Eof, input.len(), plan.name.as_str()));
+    }
+    let Some(strict) = l.strict.take() else {
+        return result;
+    };
+    match &result {
+        Ok(_) => strict.commit(l.heap),
+        Err(_) => strict.rollback(l.heap),
+    }
+    result
+}
+
+impl Strict {
+    /// Frees every old pointer value a slot lost, unless some replaced
+    /// slot still holds it.
+    fn commit(self, heap: &mut Heap) {
+        let finals: std::collections::BTreeSet<Addr> = self
+            .replaced
+            .iter()
+            .filter_map(|&(slot, _)| heap.read_ptr(slot).ok())
+            .collect();
+        let mut freed = std::collections::BTreeSet::new();
+        for &(_, old) in &self.replaced {
+            let live_base = heap
+                .allocation_at(old)
+                .is_some_and(|a| a.base == old && !a.freed);
+            if old != 0 && live_base && !finals.contains(&old) && freed.insert(old) {
+                let _ = heap.free(old);
+            }
+        }
+    }
+
+    /// Puts back every byte the load wrote into pre-existing memory and
+    /// frees everything it allocated.
+    fn rollback(self, heap: &mut Heap) {
+        for (addr, bytes) in self.undo.iter().rev() {
+            let _ = heap.write(*addr, bytes);
+        }
+        for &a in &self.made {
+            let _ = heap.free(a);
+        }
+    }
+}
+
 impl<'p> Loader<'p, '_, '_> {
+    /// Strict mode: remembers `len` bytes at `addr` before they are
+    /// written, if that memory existed before the load.
+    fn before_write(&mut self, addr: Addr, len: u64) {
+        let Some(s) = &mut self.strict else {
+            return;
+        };
+        if addr < s.watermark
+            && let Ok(old) = self.heap.read(addr, len)
+        {
+            s.undo.push((addr, old.to_vec()));
+        }
+    }
+
+    /// Strict mode: charges `size` bytes to the budget; an error past it.
+    fn charge(&mut self, size: u64) -> Result<(), Error> {
+        let Some(s) = &mut self.strict else {
+            return Ok(());
+        };
+        match s.allocated.checked_add(size) {
+            Some(total) if total <= s.budget => {
+                s.allocated = total;
+                Ok(())
+            }
+            _ => Err(self.err(ErrorKind::AllocFailed { size })),
+        }
+    }
+
+    /// Strict mode: whether `old` is the start of a live allocation of at
+    /// least `min` bytes (exactly `min` if `exact`), which can be reused.
+    fn reusable(&self, old: Addr, min: u64, exact: bool) -> bool {
+        self.strict.is_some()
+            && old != 0
+            && self.heap.allocation_at(old).is_some_and(|a| {
+                a.base == old && !a.freed && (a.size() == min || (!exact && a.size() >= min))
+            })
+    }
+
+    /// Strict mode: `new` was allocated for the pointer at `slot`.
+    fn made(&mut self, slot: Addr, new: Addr) {
+        if let Some(s) = &mut self.strict
+            && new != 0
+        {
+            let old = self.heap.read_ptr(slot).unwrap_or(0);
+            s.replaced.push((slot, old));
+            s.made.push(new);
+        }
+    }
+
+    /// The allocator of a load-made buffer: strict mode always zeroes.
+    fn allocator(&self, faithful: Allocator) -> Allocator {
+        if self.strict.is_some() {
+            Allocator::GMalloc0
+        } else {
+            faithful
+        }
+    }
+
     fn err(&self, kind: ErrorKind) -> Error {
         self.path.error(kind, self.pos)
     }
@@ -179,6 +390,7 @@ impl<'p> Loader<'p, '_, '_> {
         {
             return false;
         }
+        self.before_write(pv, flat.extent);
         let Ok(dst) = self.heap.slice_mut(pv, flat.extent) else {
             return false;
         };
@@ -229,6 +441,7 @@ impl<'p> Loader<'p, '_, '_> {
         }
         let w = w as usize;
         let avail = ((self.input.len() - self.pos) / w).min(n as usize);
+        self.before_write(first, (w * n as usize) as u64);
         let src = &self.input[self.pos..];
         let dst = self.heap.slice_mut(first, (w * n as usize) as u64).ok()?;
         let whole = avail * w;
@@ -277,12 +490,13 @@ impl<'p> Loader<'p, '_, '_> {
             Alloc::None => return Ok(()),
             Alloc::GMalloc => {
                 let total = size.wrapping_mul(n);
-                if total == 0 {
+                if total == 0 || self.keep_old(slot, total) {
                     return Ok(());
                 }
+                self.charge(total)?;
                 let path = self.path.render();
                 self.heap
-                    .malloc(total, Allocator::GMalloc, &path)
+                    .malloc(total, self.allocator(Allocator::GMalloc), &path)
                     .map_err(|_| self.err(ErrorKind::GMallocAbort { size: total }))?
             }
             Alloc::GTryMalloc => {
@@ -292,15 +506,41 @@ impl<'p> Loader<'p, '_, '_> {
                 let total = size
                     .checked_mul(n)
                     .ok_or_else(|| self.err(ErrorKind::AllocFailed { size: u64::MAX }))?;
+                if self.keep_old(slot, total) {
+                    return Ok(());
+                }
+                self.charge(total)?;
                 let path = self.path.render();
                 self.heap
-                    .malloc(total, Allocator::GTryMalloc, &path)
+                    .malloc(total, self.allocator(Allocator::GTryMalloc), &path)
                     .map_err(|_| self.err(ErrorKind::AllocFailed { size: total }))?
             }
         };
+        self.made(slot, new);
+        self.before_write(slot, 8);
         self.heap
             .write_ptr(slot, new)
             .map_err(|e| self.err(ErrorKind::Memory(e)))
+    }
+
+    /// Strict mode: `VMS_ALLOC` reuses the old buffer when it has exactly
+    /// the size wanted (zeroed, as strict allocations are).
+    fn keep_old(&mut self, slot: Addr, total: u64) -> bool {
+        if self.strict.is_none() {
+            return false;
+        }
+        let old = self.heap.read_ptr(slot).unwrap_or(0);
+        if !self.reusable(old, total, true) {
+            return false;
+        }
+        self.before_write(old, total);
+        match self.heap.slice_mut(old, total) {
+            Ok(b) => {
+                b.fill(0);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// The object element `ptr` loads into, or None to skip it.
@@ -361,6 +601,14 @@ impl<'p> Loader<'p, '_, '_> {
                 if !dynamic {
                     return Err(self.err_at(ErrorKind::ValidMarkerWithoutAutoAlloc, at));
                 }
+                if self.reusable(slot, field.field_size, false) {
+                    // Strict: load into the old object instead of leaking it.
+                    self.before_write(slot, field.field_size);
+                    if let Ok(b) = self.heap.slice_mut(slot, field.field_size) {
+                        b.fill(0);
+                    }
+                    return Ok(Some(slot));
+                }
                 let new = self.alloc_element(field, ptr)?;
                 Ok((new != 0).then_some(new))
             }
@@ -379,6 +627,7 @@ impl<'p> Loader<'p, '_, '_> {
 
     /// A zeroed object of `field->size`, stored in the slot.
     fn alloc_element(&mut self, field: &FieldPlan, pptr: Addr) -> Result<Addr, Error> {
+        self.charge(field.field_size)?;
         let path = self.path.render();
         let new = self
             .heap
@@ -388,6 +637,8 @@ impl<'p> Loader<'p, '_, '_> {
                     size: field.field_size,
                 })
             })?;
+        self.made(pptr, new);
+        self.before_write(pptr, 8);
         self.heap
             .write_ptr(pptr, new)
             .map_err(|e| self.err(ErrorKind::Memory(e)))?;
@@ -424,6 +675,7 @@ impl<'p> Loader<'p, '_, '_> {
                 .map_err(|_| self.err_at(ErrorKind::NegativeSize(size as i64), at))?;
             let take = (size as usize).min(self.input.len() - self.pos);
             if info == Info::Buffer {
+                self.before_write(pv, size);
                 let input = &self.input[self.pos..self.pos + take];
                 let path = &self.path;
                 let dst = self
@@ -439,6 +691,7 @@ impl<'p> Loader<'p, '_, '_> {
             return Ok(());
         };
         let v = self.be(w as usize);
+        self.before_write(pv, w);
         let local = || -> Result<u64, vmstate_reference::HeapError> { self.heap.read_uint(pv, w) };
         match info {
             Info::Bool => self

@@ -9,6 +9,7 @@ mod save;
 mod walk;
 
 use crate::case::Codec;
+pub use load::STRICT_SLACK;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use vmstate_reference::{Addr, Dialect, Error, Heap, Limits, Vmsd};
 
@@ -66,6 +67,25 @@ impl Compiled {
         stream: &[u8],
     ) -> Result<usize, Error> {
         load::load(&self.plan, heap, opaque, version_id, stream, &self.limits)
+    }
+
+    /// [`Compiled::load`] in strict mode, which never leaks: see
+    /// `load_strict` in load.rs. The QEMU-faithful [`Compiled::load`] is untouched.
+    pub fn load_strict(
+        &self,
+        heap: &mut Heap,
+        opaque: Addr,
+        version_id: i32,
+        stream: &[u8],
+    ) -> Result<usize, Error> {
+        load::load_strict(&self.plan, heap, opaque, version_id, stream, &self.limits)
+    }
+
+    /// Bytes a strict load may allocate per input byte (see
+    /// `alloc_ratio` in load.rs); the cap is this times the input length plus
+    /// [`STRICT_SLACK`].
+    pub fn strict_alloc_ratio(&self) -> u64 {
+        load::alloc_ratio(&self.plan)
     }
 }
 
