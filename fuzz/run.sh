@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Fuzz one target with AddressSanitizer on the nightly toolchain.
+#
+#   fuzz/run.sh TARGET SECONDS [libFuzzer flags...]
+#
+# TARGET is load, differential or stream. Seeds are read from
+# corpus/TARGET (committed, never written); new interesting inputs go to
+# fuzz/corpus/TARGET and crashes to fuzz/artifacts/TARGET (both ignored by
+# git). Installs cargo-fuzz if it is missing.
+set -euo pipefail
+usage="usage: fuzz/run.sh TARGET SECONDS [libFuzzer flags...]"
+target="${1:?$usage}"
+secs="${2:?$usage}"
+shift 2
+case "$target" in load | differential | stream) ;; *)
+    echo "unknown target $target (load, differential, stream)" >&2
+    exit 2
+    ;;
+esac
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(dirname "$here")"
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+mkdir -p "$here/corpus/$target" "$here/artifacts/$target"
+cd "$root"
+exec cargo +nightly fuzz run --fuzz-dir "$here" --sanitizer address "$target" \
+    "$here/corpus/$target" "$root/corpus/$target" -- \
+    -max_total_time="$secs" -artifact_prefix="$here/artifacts/$target/" \
+    -rss_limit_mb=4096 -print_final_stats=1 "$@"

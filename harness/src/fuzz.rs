@@ -1,0 +1,260 @@
+//! The oracles of the cargo-fuzz targets in `fuzz/`, one function each, so
+//! that a target is a few lines and every oracle also runs without a
+//! fuzzing engine (tests/corpus_replay.rs replays the corpora, the smoke
+//! tests below feed them from a fixed-seed RNG).
+//!
+//! Each oracle takes the fuzzer's bytes and returns `Err` with a readable
+//! report (the case file and the stream in hex) when a property fails.
+//! Inputs the generator rejects are `Ok`: there is nothing to check.
+
+use crate::codec::{Compiled, STRICT_SLACK};
+use crate::generate::GenCase;
+use crate::leak;
+use crate::oracle::{self, Built, Mutation, stream_of};
+use arbitrary::{Arbitrary, Unstructured};
+use vmstate_reference as reference;
+
+/// Heap room a fuzzed load may use beyond the destination's own bytes. The
+/// default 256 MiB limit would let a hostile count make every run allocate
+/// (and fill) a quarter gigabyte; QEMU-faithful loads stop with
+/// `GMallocAbort`/`AllocFailed` past this instead.
+pub const FUZZ_HEAP_SLACK: u64 = 8 << 20;
+
+/// A generated device and the bytes its destination loads.
+pub struct LoadInput {
+    pub case: GenCase,
+    pub built: Built,
+    pub stream: Vec<u8>,
+    /// How the stream was made from the saved bytes (None: raw fuzzer bytes).
+    pub mutation: Option<Mutation>,
+}
+
+/// Builds a generated case in its dialect, with the destination heap
+/// limited to its own bytes plus [`FUZZ_HEAP_SLACK`].
+pub fn build(case: &GenCase) -> Option<Built> {
+    let mut built = Built::new(case, case.dialect).ok()?;
+    built.dest.heap.limits.max_live_bytes = built.dest.heap.live_bytes() + FUZZ_HEAP_SLACK;
+    Some(built)
+}
+
+/// Decodes fuzzer bytes: a generated case, then either a mutation of its
+/// saved stream (three inputs in four) or raw bytes to load as the stream.
+pub fn load_input(data: &[u8]) -> Option<LoadInput> {
+    let mut u = Unstructured::new(data);
+    let case = GenCase::arbitrary(&mut u).ok()?;
+    let raw = u.ratio(1, 4).ok()?;
+    let built = build(&case)?;
+    let (stream, mutation) = if raw {
+        (u.take_rest().to_vec(), None)
+    } else {
+        let saved = built
+            .reference_save()
+            .map(|(bytes, _)| bytes)
+            .unwrap_or_default();
+        let m = Mutation::arbitrary(&mut u).unwrap_or(Mutation::None);
+        (m.apply(&stream_of(&saved)), Some(m))
+    };
+    Some(LoadInput {
+        case,
+        built,
+        stream,
+        mutation,
+    })
+}
+
+/// The `load` target: on an arbitrary description and bytes, neither load
+/// panics; the QEMU-faithful reference load shows only named
+/// [`leak::Finding`]s; the strict codec load never leaks, restores the
+/// destination when it fails, and grows the heap by at most
+/// `strict_alloc_ratio * len + STRICT_SLACK` bytes.
+pub fn load(data: &[u8]) -> Result<(), String> {
+    let Some(input) = load_input(data) else {
+        return Ok(());
+    };
+    load_never_leaks(&input.built, &input.stream).map_err(|e| {
+        format!(
+            "{e}\nmutation: {:?}\nstream: {}\ncase file:\n{}",
+            input.mutation,
+            hex::encode(&input.stream),
+            input.case.to_json()
+        )
+    })
+}
+
+/// The leak properties of loading `stream` into `b`'s destination.
+pub fn load_never_leaks(b: &Built, stream: &[u8]) -> Result<(), String> {
+    let (vmsd, opaque) = (&b.dest.vmsd, b.dest.opaque);
+    let version = vmsd.version_id;
+    let before = &b.dest.heap;
+
+    let mut faithful = before.clone();
+    let r = reference::load_state(b.d, vmsd, &mut faithful, opaque, version, stream);
+    leak::faithful(b.d, vmsd, before, &faithful, opaque, &r)
+        .map_err(|e| format!("{} QEMU-faithful load gave {r:?}\n{e}", b.d))?;
+
+    let codec = Compiled::new(b.d, vmsd);
+    let mut strict = before.clone();
+    let r = codec.load_strict(&mut strict, opaque, version, stream);
+    leak::strict(b.d, vmsd, before, &strict, opaque, &r)
+        .map_err(|e| format!("{} strict load: {e}", b.d))?;
+    let growth = strict.live_bytes().saturating_sub(before.live_bytes());
+    let bound = codec
+        .strict_alloc_ratio()
+        .saturating_mul(stream.len() as u64)
+        .saturating_add(STRICT_SLACK);
+    if growth > bound {
+        return Err(format!(
+            "{} strict load ({r:?}) grew the heap by {growth} bytes, more than {bound} \
+             (ratio {} x {} bytes + {STRICT_SLACK})",
+            b.d,
+            codec.strict_alloc_ratio(),
+            stream.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The `differential` target: reference and optimized codec save the same
+/// bytes and load (a mutation of) them to the same result and heap.
+pub fn differential(data: &[u8]) -> Result<(), String> {
+    let Some(input) = load_input(data) else {
+        return Ok(());
+    };
+    oracle::save_agrees(&input.case).map_err(|f| f.to_string())?;
+    oracle::load_agrees_on(&input.case, &input.built, &input.stream).map_err(|e| {
+        format!(
+            "reference and optimized load disagree\nmutation: {:?}\n{e}\ncase file:\n{}",
+            input.mutation,
+            input.case.to_json()
+        )
+    })
+}
+
+/// The `stream` target: the migration stream parser never panics and, when
+/// it parses, consumes its input exactly and renders the state.
+pub fn stream(data: &[u8]) -> Result<(), String> {
+    use crate::stream::{check_consumption, parse};
+    if let Ok(s) = parse(data) {
+        check_consumption(&s).map_err(|e| format!("stream parsed but not consumed: {e}"))?;
+        let _ = crate::stream::state_json(&s);
+    }
+    Ok(())
+}
+
+/// The oracle of a target by name (`load`, `differential`, `stream`).
+pub fn oracle(target: &str) -> Option<fn(&[u8]) -> Result<(), String>> {
+    match target {
+        "load" => Some(load),
+        "differential" => Some(differential),
+        "stream" => Some(stream),
+        _ => None,
+    }
+}
+
+/// Every file under `paths` (files, or directories one level deep), in
+/// name order.
+pub fn corpus_files(
+    paths: impl IntoIterator<Item = impl Into<std::path::PathBuf>>,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let p = p.into();
+        if p.is_dir() {
+            let mut files: Vec<_> = std::fs::read_dir(&p)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<std::io::Result<_>>()?;
+            files.retain(|f| f.is_file());
+            files.sort();
+            out.extend(files);
+        } else {
+            out.push(p);
+        }
+    }
+    Ok(out)
+}
+
+/// Replays files through the oracle of `target` without a fuzzing engine,
+/// one `PASS`/`FAIL` line per input: what a fuzz target binary does when
+/// built without `--cfg fuzzing`.
+pub fn replay_files(
+    target: &str,
+    paths: impl IntoIterator<Item = impl Into<std::path::PathBuf>>,
+) -> std::process::ExitCode {
+    let (Some(oracle), Ok(files)) = (oracle(target), corpus_files(paths)) else {
+        eprintln!("unknown target {target} or unreadable path");
+        return std::process::ExitCode::FAILURE;
+    };
+    let mut failed = 0;
+    for f in &files {
+        let verdict = std::fs::read(f)
+            .map_err(|e| e.to_string())
+            .and_then(|data| oracle(&data));
+        match verdict {
+            Ok(()) => println!("PASS {}", f.display()),
+            Err(e) => {
+                failed += 1;
+                println!("FAIL {}: {e}", f.display());
+            }
+        }
+    }
+    println!("{} passed, {failed} failed", files.len() - failed);
+    if failed == 0 {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng, rngs::StdRng};
+
+    fn smoke(oracle: fn(&[u8]) -> Result<(), String>, seed: u64, runs: usize) -> usize {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut decoded = 0;
+        for _ in 0..runs {
+            let len = rng.random_range(0..2048);
+            let data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+            decoded += usize::from(load_input(&data).is_some());
+            if let Err(e) = oracle(&data) {
+                panic!("input {}\n{e}", hex::encode(&data));
+            }
+        }
+        decoded
+    }
+
+    #[test]
+    fn load_smoke() {
+        let decoded = smoke(load, 0x1ea4, 150);
+        assert!(decoded > 100, "only {decoded} of 150 inputs decoded");
+    }
+
+    #[test]
+    fn differential_smoke() {
+        smoke(differential, 0xd1ff, 100);
+    }
+
+    #[test]
+    fn stream_smoke() {
+        let base: &[u8] = include_bytes!("../../corpus/stream/device.mig");
+        let mut rng = StdRng::seed_from_u64(0x57ea);
+        stream(base).expect("the seed itself");
+        for _ in 0..300 {
+            let mut data = base.to_vec();
+            for _ in 0..rng.random_range(1..4) {
+                let i = rng.random_range(0..data.len());
+                data[i] = rng.random();
+            }
+            let cut = rng.random_range(0..=data.len());
+            data.truncate(cut);
+            stream(&data).unwrap_or_else(|e| panic!("{}\n{e}", hex::encode(&data)));
+        }
+    }
+
+    #[test]
+    fn targets_by_name() {
+        assert!(oracle("load").is_some() && oracle("stream").is_some());
+        assert!(oracle("nope").is_none());
+    }
+}
