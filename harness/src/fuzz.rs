@@ -141,8 +141,11 @@ pub fn stream(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
+/// An oracle: fuzzer bytes to a verdict.
+pub type Oracle = fn(&[u8]) -> Result<(), String>;
+
 /// The oracle of a target by name (`load`, `differential`, `stream`).
-pub fn oracle(target: &str) -> Option<fn(&[u8]) -> Result<(), String>> {
+pub fn oracle(target: &str) -> Option<Oracle> {
     match target {
         "load" => Some(load),
         "differential" => Some(differential),
@@ -210,7 +213,7 @@ mod tests {
     use super::*;
     use rand::{RngExt, SeedableRng, rngs::StdRng};
 
-    fn smoke(oracle: fn(&[u8]) -> Result<(), String>, seed: u64, runs: usize) -> usize {
+    fn smoke(oracle: Oracle, seed: u64, runs: usize) -> usize {
         let mut rng = StdRng::seed_from_u64(seed);
         let mut decoded = 0;
         for _ in 0..runs {

@@ -362,8 +362,8 @@ pub fn check(
     // Which slot holds each base, after the load.
     let holder_after: BTreeMap<Addr, &Slot> = r1
         .slots
-        .iter()
-        .filter_map(|(_, s)| after.allocation_at(s.value).map(|a| (a.base, s)))
+        .values()
+        .filter_map(|s| after.allocation_at(s.value).map(|a| (a.base, s)))
         .collect();
     let slot_cause = |slot_at: Addr| -> Cause {
         match r1.slots.get(&slot_at) {
@@ -397,10 +397,11 @@ pub fn check(
                 });
             }
             _ if r0.reachable.contains(&a.base) && a.base != opaque => {
-                let held = r0
-                    .slots
-                    .iter()
-                    .find(|(_, s)| before.allocation_at(s.value).is_some_and(|b| b.base == a.base));
+                let held = r0.slots.iter().find(|(_, s)| {
+                    before
+                        .allocation_at(s.value)
+                        .is_some_and(|b| b.base == a.base)
+                });
                 let (slot_path, cause) = match held {
                     Some((at, s)) => (s.path.clone(), slot_cause(*at)),
                     None => (String::new(), Cause::Unattributed),
@@ -465,8 +466,7 @@ pub fn faithful(
     let mut cascades = 0;
     for v in &report.violations {
         match v {
-            Violation::Leaked { cause, .. } | Violation::Overwritten { cause, .. } => match cause
-            {
+            Violation::Leaked { cause, .. } | Violation::Overwritten { cause, .. } => match cause {
                 Cause::Finding(f) => {
                     found.insert(*f);
                 }
@@ -535,9 +535,7 @@ pub fn strict(
 ) -> Result<(), String> {
     let report = check(d, vmsd, before, after, opaque, result);
     if !report.is_clean() {
-        return Err(format!(
-            "strict load ({result:?}) leaks:\n{report}"
-        ));
+        return Err(format!("strict load ({result:?}) leaks:\n{report}"));
     }
     if result.is_err() {
         if !report.made_live.is_empty() {

@@ -72,7 +72,9 @@ fn case(seed: u64) -> Option<GenCase> {
     use arbitrary::{Arbitrary, Unstructured};
     use rand::{RngExt, SeedableRng, rngs::StdRng};
     let mut rng = StdRng::seed_from_u64(seed);
-    let data: Vec<u8> = (0..rng.random_range(64..4096)).map(|_| rng.random()).collect();
+    let data: Vec<u8> = (0..rng.random_range(64..4096))
+        .map(|_| rng.random())
+        .collect();
     GenCase::arbitrary_take_rest(Unstructured::new(&data)).ok()
 }
 
@@ -81,7 +83,9 @@ fn the_codec_returns_every_byte_on_success_and_on_every_error_path() {
     let (mut ok, mut err) = (0, 0);
     for seed in 0..60 {
         let Some(case) = case(seed) else { continue };
-        let Some(b) = fuzz::build(&case) else { continue };
+        let Some(b) = fuzz::build(&case) else {
+            continue;
+        };
         let Ok((saved, _)) = b.reference_save() else {
             continue;
         };
@@ -128,5 +132,8 @@ fn the_codec_returns_every_byte_on_success_and_on_every_error_path() {
             }
         }
     }
-    assert!(ok > 20 && err > 200, "{ok} successful and {err} failed loads");
+    assert!(
+        ok > 20 && err > 200,
+        "{ok} successful and {err} failed loads"
+    );
 }

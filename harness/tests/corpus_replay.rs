@@ -21,9 +21,7 @@ fn replay(target: &str, at_least: usize) {
         .iter()
         .filter_map(|f| {
             let data = std::fs::read(f).expect("readable");
-            oracle(&data)
-                .err()
-                .map(|e| format!("{}: {e}", f.display()))
+            oracle(&data).err().map(|e| format!("{}: {e}", f.display()))
         })
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -34,10 +34,10 @@ fn cases() -> u32 {
 }
 
 fn arb_case() -> impl Strategy<Value = GenCase> {
-    proptest::collection::vec(any::<u8>(), 0..4096).prop_filter_map(
-        "arbitrary rejected the bytes",
-        |bytes| GenCase::arbitrary_take_rest(Unstructured::new(&bytes)).ok(),
-    )
+    proptest::collection::vec(any::<u8>(), 0..4096)
+        .prop_filter_map("arbitrary rejected the bytes", |bytes| {
+            GenCase::arbitrary_take_rest(Unstructured::new(&bytes)).ok()
+        })
 }
 
 fn saved_stream(b: &Built) -> Vec<u8> {
@@ -137,8 +137,18 @@ proptest! {
 }
 
 /// A case file from corpus/findings, prepared for one dialect.
-fn finding_case(file: &str, d: Dialect) -> (CaseFile, Types, vmstate_harness::case::run::Prepared, Vec<u8>) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/findings").join(file);
+fn finding_case(
+    file: &str,
+    d: Dialect,
+) -> (
+    CaseFile,
+    Types,
+    vmstate_harness::case::run::Prepared,
+    Vec<u8>,
+) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpus/findings")
+        .join(file);
     let file: CaseFile = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let types = Types::new(&file.structs).unwrap();
     let spec = &file.cases[0];
@@ -190,7 +200,10 @@ fn the_leak_oracle_sees_the_overwritten_buffer() {
         assert_eq!(report.violations.len(), 1, "{report}");
         assert!(leak::strict(d, &dst.vmsd, &dst.heap, &heap, dst.opaque, &r).is_err());
         let found = leak::faithful(d, &dst.vmsd, &dst.heap, &heap, dst.opaque, &r).unwrap();
-        assert_eq!(found.into_iter().collect::<Vec<_>>(), [Finding::VmsAllocOverwrite]);
+        assert_eq!(
+            found.into_iter().collect::<Vec<_>>(),
+            [Finding::VmsAllocOverwrite]
+        );
         // The same leak made by an unnamed pointer write is unexplained.
         let mut vmsd = dst.vmsd.clone();
         vmsd.fields[1].flags &= !d.bit(vmstate_reference::Flag::Alloc).unwrap();
@@ -212,7 +225,15 @@ fn a_failed_strict_load_restores_the_destination() {
         let mut heap = dst.heap.clone();
         let r = codec.load_strict(&mut heap, dst.opaque, 1, &stream[..cut]);
         assert!(r.is_err(), "cut {cut}");
-        leak::strict(Dialect::Qemu11_1, &dst.vmsd, &dst.heap, &heap, dst.opaque, &r).unwrap();
+        leak::strict(
+            Dialect::Qemu11_1,
+            &dst.vmsd,
+            &dst.heap,
+            &heap,
+            dst.opaque,
+            &r,
+        )
+        .unwrap();
         assert_eq!(heap.live_bytes(), dst.heap.live_bytes());
     }
 }

@@ -32,9 +32,13 @@ impl fmt::Display for FindingResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.failure, self.expected) {
             (Some(why), _) => write!(f, "FAIL {}: {why}", self.name)?,
-            (None, Some(e)) => {
-                write!(f, "FOUND {} {}\n    at {}", e.name(), self.name, e.qemu_site())?
-            }
+            (None, Some(e)) => write!(
+                f,
+                "FOUND {} {}\n    at {}",
+                e.name(),
+                self.name,
+                e.qemu_site()
+            )?,
             (None, None) => write!(f, "PASS {}", self.name)?,
         }
         for line in &self.detail {
@@ -125,7 +129,8 @@ fn replay(
         vmstate_reference::load_state(d, &dst.vmsd, &mut heap, dst.opaque, version, &stream);
     r.detail.push(format!("QEMU-faithful load: {result:?}"));
     let report = leak::check(d, &dst.vmsd, &dst.heap, &heap, dst.opaque, &result);
-    r.detail.extend(report.violations.iter().map(|v| v.to_string()));
+    r.detail
+        .extend(report.violations.iter().map(|v| v.to_string()));
     if result.is_err() && !report.made_live.is_empty() {
         r.detail.push(format!(
             "still attached after the failure: {} bytes in {} allocations",
@@ -144,11 +149,11 @@ fn replay(
     }
 
     let mut heap = dst.heap.clone();
-    let result =
-        Compiled::new(d, &dst.vmsd).load_strict(&mut heap, dst.opaque, version, &stream);
+    let result = Compiled::new(d, &dst.vmsd).load_strict(&mut heap, dst.opaque, version, &stream);
     leak::strict(d, &dst.vmsd, &dst.heap, &heap, dst.opaque, &result)?;
-    r.detail
-        .push(format!("strict codec load: {result:?}, no leak, ledger balances"));
+    r.detail.push(format!(
+        "strict codec load: {result:?}, no leak, ledger balances"
+    ));
     Ok(())
 }
 
