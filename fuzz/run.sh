@@ -6,7 +6,10 @@
 # TARGET is load, differential or stream. Seeds are read from
 # corpus/TARGET (committed, never written); new interesting inputs go to
 # fuzz/corpus/TARGET and crashes to fuzz/artifacts/TARGET (both ignored by
-# git). Installs cargo-fuzz if it is missing.
+# git). Installs cargo-fuzz if it is missing. Inputs are capped at 512
+# bytes by default (a later -max_len=N overrides it): generated devices stay
+# small, which runs about ten times more inputs per second under ASan than
+# the 4096-byte default.
 set -euo pipefail
 usage="usage: fuzz/run.sh TARGET SECONDS [libFuzzer flags...]"
 target="${1:?$usage}"
@@ -25,4 +28,4 @@ cd "$root"
 exec cargo +nightly fuzz run --fuzz-dir "$here" --sanitizer address "$target" \
     "$here/corpus/$target" "$root/corpus/$target" -- \
     -max_total_time="$secs" -artifact_prefix="$here/artifacts/$target/" \
-    -rss_limit_mb=4096 -print_final_stats=1 "$@"
+    -rss_limit_mb=4096 -print_final_stats=1 -max_len=512 "$@"
