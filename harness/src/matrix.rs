@@ -39,7 +39,8 @@ impl Cell {
         if self.ok == self.cases {
             return "ok".into();
         }
-        let mut parts: Vec<(usize, String)> = self.failures.iter().map(|(w, n)| (*n, w.clone())).collect();
+        let mut parts: Vec<(usize, String)> =
+            self.failures.iter().map(|(w, n)| (*n, w.clone())).collect();
         if self.ok > 0 {
             parts.push((self.ok, "ok".into()));
         }
