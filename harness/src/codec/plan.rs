@@ -290,8 +290,9 @@ pub fn c_str(bytes: &[u8]) -> &[u8] {
     bytes.split(|&b| b == 0).next().unwrap_or(bytes)
 }
 
-/// A struct that, at one version, is nothing but plain scalars and dense
-/// scalar arrays, with no subsections: saved and loaded from one slice.
+/// A struct whose fields, at one version, are nothing but plain scalars and
+/// dense scalar arrays: saved and loaded from one slice (its subsections
+/// follow the ordinary way).
 #[derive(Debug, Clone)]
 pub struct Flat {
     /// Bytes from the struct's start that the fields cover.
@@ -316,9 +317,10 @@ pub struct FlatRun {
 impl Flat {
     fn of(plan: &VmsdPlan, version: i32) -> Option<Flat> {
         // Loading checks the version gate first; only a struct that passes
-        // it, with no subsections and a proper terminator, is flat.
+        // it and has a proper terminator is flat. Its subsections (if any)
+        // are saved and loaded the ordinary way after the flat fields.
         let gate = version <= plan.version_id && version >= plan.minimum_version_id;
-        if !gate || plan.bad_terminator.is_some() || !plan.subsections.is_empty() {
+        if !gate || plan.bad_terminator.is_some() {
             return None;
         }
         let mut runs = vec![];

@@ -58,6 +58,11 @@ impl<'p> Saver<'p, '_> {
         if let Some(flags) = plan.bad_terminator {
             return Err(self.err(ErrorKind::TerminatorNotEnd { flags }));
         }
+        self.save_subsections(plan, opaque)
+    }
+
+    /// `vmstate_subsection_save`
+    fn save_subsections(&mut self, plan: &'p VmsdPlan, opaque: Addr) -> Result<(), Error> {
         for sub in &plan.subsections {
             self.path.push(Seg::Suffix(&sub.path_suffix));
             let needed = match &sub.needed {
@@ -236,7 +241,7 @@ impl<'p> Saver<'p, '_> {
                 if let Some(flat) = flat
                     && self.save_flat(flat, pv)
                 {
-                    return Ok(());
+                    return self.save_subsections(plan, pv);
                 }
                 self.save_vmsd(plan, pv, *version)
             }
