@@ -123,27 +123,62 @@ impl<'p> Saver<'p, '_> {
             }
             _ => None,
         };
-        for i in 0..n {
+        let slots = table.map(|t| t.as_chunks::<8>().0);
+        let start = match (slots, field.slots, &field.elem) {
+            (
+                Some(slots),
+                Slots::Marker11 { dynamic: true } | Slots::MarkerCombo { dynamic: true },
+                Elem::Struct {
+                    flat: Some(flat),
+                    plan,
+                    ..
+                },
+            ) if plan.subsections.is_empty() => self.dynamic_flat_run(slots, flat),
+            _ => 0,
+        };
+        if field.array {
+            self.path.push(Seg::Index(start));
+        }
+        for i in start..n {
             if field.array {
-                self.path.push(Seg::Index(i));
+                self.path.set_index(i);
             }
             self.elements += 1;
             if self.elements > self.limits.max_elements {
                 return Err(self.err(ErrorKind::ElementLimit(self.limits.max_elements)));
             }
-            let slot = stride_at(first, size, i);
-            let cached = table.map(|t| {
-                let b: [u8; 8] = t[8 * i as usize..8 * i as usize + 8]
-                    .try_into()
-                    .expect("8 bytes");
-                u64::from_le_bytes(b)
-            });
-            self.save_element(field, slot, cached, size)?;
-            if field.array {
-                self.path.pop();
-            }
+            let cached = slots.map(|s| u64::from_le_bytes(s[i as usize]));
+            self.save_element(field, stride_at(first, size, i), cached, size)?;
+        }
+        if field.array {
+            self.path.pop();
         }
         Ok(())
+    }
+
+    /// The tight loop of a dynamic array of pointers to flat structs: a
+    /// marker per slot, the struct from one slice after each `31`. Returns
+    /// how many slots it did; the rest (a slot whose memory or the element
+    /// limit needs the precise path) go through `save_element`.
+    fn dynamic_flat_run(&mut self, slots: &[[u8; 8]], flat: &Flat) -> i32 {
+        for (i, slot) in slots.iter().enumerate() {
+            let curr = u64::from_le_bytes(*slot);
+            if self.elements + 1 + flat.elements > self.limits.max_elements {
+                return i as i32;
+            }
+            if curr == 0 {
+                self.out.push(marker(false));
+            } else {
+                let before = self.out.len();
+                self.out.push(marker(true));
+                if !self.save_flat(flat, curr) {
+                    self.out.truncate(before);
+                    return i as i32;
+                }
+            }
+            self.elements += 1;
+        }
+        slots.len() as i32
     }
 
     /// A flat struct from one slice of memory; false (nothing written)

@@ -30,6 +30,12 @@ impl<'p> Path<'p> {
     pub fn push(&mut self, s: Seg<'p>) {
         self.segs.push(s);
     }
+    /// Replaces the index of the innermost `Seg::Index`.
+    pub fn set_index(&mut self, i: i32) {
+        if let Some(Seg::Index(last)) = self.segs.last_mut() {
+            *last = i;
+        }
+    }
     pub fn pop(&mut self) {
         self.segs.pop();
     }
