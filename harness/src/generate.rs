@@ -380,21 +380,7 @@ impl Gen<'_, '_> {
             _ if first_of_nested => Kind::Scalar,
             _ => *self.u.choose(&self.kinds(depth))?,
         };
-        let mut field = FieldSpec {
-            name: None,
-            member: Some(m.into()),
-            offset: None,
-            info: None,
-            vmsd: None,
-            flags: FlagsSpec::Raw(0),
-            size: None,
-            num: None,
-            count: None,
-            size_from: None,
-            version_id: 0,
-            struct_version_id: 0,
-            exists: None,
-        };
+        let mut field = plain_field(m);
         let (state, dest) = match kind {
             Kind::Scalar => {
                 let (ct, info, w, s) = self.scalar()?;
@@ -587,19 +573,8 @@ impl Gen<'_, '_> {
     /// The separate field that migrates a count or size member first.
     fn count_field(&mut self, body: &mut Body, member: &str, info: &str, n: usize) {
         body.fields.push(FieldSpec {
-            name: None,
-            member: Some(member.into()),
-            offset: None,
             info: Some(info.into()),
-            vmsd: None,
-            flags: FlagsSpec::Raw(0),
-            size: None,
-            num: None,
-            count: None,
-            size_from: None,
-            version_id: 0,
-            struct_version_id: 0,
-            exists: None,
+            ..plain_field(member)
         });
         body.state.insert(member.into(), json!(n));
         body.dest.insert(member.into(), json!(0));
@@ -758,4 +733,23 @@ fn raw_vmsd(u: &mut Unstructured, name: &str, depth: usize) -> Result<vmstate_re
         subsections,
         needed: None,
     })
+}
+
+/// A field over `member` with every other setting at its default.
+fn plain_field(member: &str) -> FieldSpec {
+    FieldSpec {
+        name: None,
+        member: Some(member.into()),
+        offset: None,
+        info: None,
+        vmsd: None,
+        flags: FlagsSpec::Raw(0),
+        size: None,
+        num: None,
+        count: None,
+        size_from: None,
+        version_id: 0,
+        struct_version_id: 0,
+        exists: None,
+    }
 }
