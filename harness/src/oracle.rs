@@ -194,14 +194,12 @@ pub fn load_agrees(case: &GenCase, mutation: &Mutation) -> Result<(), Failure> {
         Err(_) => vec![],
     };
     let stream = mutation.apply(&stream_of(&saved));
-    load_agrees_on(case, &b, &stream)
-        .map_err(|r| fail(P, case, format!("mutation {mutation:?}\n{r}")))
+    load_agrees_on(&b, &stream).map_err(|r| fail(P, case, format!("mutation {mutation:?}\n{r}")))
 }
 
 /// [`load_agrees`] on given bytes.
-pub fn load_agrees_on(case: &GenCase, b: &Built, stream: &[u8]) -> Result<(), String> {
+pub fn load_agrees_on(b: &Built, stream: &[u8]) -> Result<(), String> {
     let version = b.dest.vmsd.version_id;
-    let _ = case;
     let mut rheap = b.dest.heap.clone();
     let r = reference::load_state(
         b.d,
