@@ -95,21 +95,7 @@ pub fn load(
     input: &[u8],
     limits: &Limits,
 ) -> Result<usize, Error> {
-    let mut l = Loader {
-        heap,
-        input,
-        pos: 0,
-        eof: false,
-        path: Path::new(&plan.name),
-        elements: 0,
-        limits: *limits,
-        strict: None,
-    };
-    l.load_vmsd(plan, opaque, version_id)?;
-    if l.eof {
-        return Err(Error::new(ErrorKind::Eof, input.len(), plan.name.as_str()));
-    }
-    Ok(l.pos)
+    Loader::new(plan, heap, input, limits, None).run(plan, opaque, version_id)
 }
 
 /// [`load`] in strict mode: never leaks. `VMS_ALLOC` reuses an old buffer
@@ -135,15 +121,12 @@ pub fn load_strict(
     let budget = alloc_ratio(plan)
         .saturating_mul(input.len() as u64)
         .saturating_add(STRICT_SLACK);
-    let mut l = Loader {
+    let mut l = Loader::new(
+        plan,
         heap,
         input,
-        pos: 0,
-        eof: false,
-        path: Path::new(&plan.name),
-        elements: 0,
-        limits: *limits,
-        strict: Some(Strict {
+        limits,
+        Some(Strict {
             undo: Vec::new(),
             replaced: Vec::new(),
             made: Vec::new(),
@@ -151,11 +134,8 @@ pub fn load_strict(
             allocated: 0,
             budget,
         }),
-    };
-    let mut result = l.load_vmsd(plan, opaque, version_id).map(|()| l.pos);
-    if result.is_ok() && l.eof {
-        result = Err(Error::new(ErrorKind::Eof, input.len(), plan.name.as_str()));
-    }
+    );
+    let result = l.run(plan, opaque, version_id);
     let Some(strict) = l.strict.take() else {
         return result;
     };
@@ -195,6 +175,40 @@ impl Strict {
         for &a in &self.made {
             let _ = heap.free(a);
         }
+    }
+}
+
+impl<'p, 'h, 's> Loader<'p, 'h, 's> {
+    fn new(
+        plan: &'p VmsdPlan,
+        heap: &'h mut Heap,
+        input: &'s [u8],
+        limits: &Limits,
+        strict: Option<Strict>,
+    ) -> Self {
+        Loader {
+            heap,
+            input,
+            pos: 0,
+            eof: false,
+            path: Path::new(&plan.name),
+            elements: 0,
+            limits: *limits,
+            strict,
+        }
+    }
+
+    /// `vmstate_load_state` plus the caller's `qemu_file_get_error` check.
+    fn run(&mut self, plan: &'p VmsdPlan, opaque: Addr, version_id: i32) -> Result<usize, Error> {
+        self.load_vmsd(plan, opaque, version_id)?;
+        if self.eof {
+            return Err(Error::new(
+                ErrorKind::Eof,
+                self.input.len(),
+                plan.name.as_str(),
+            ));
+        }
+        Ok(self.pos)
     }
 }
 
