@@ -779,7 +779,7 @@ impl<'p> Loader<'p, '_, '_> {
             let Some(sub) = plan
                 .subsections
                 .iter()
-                .find(|s| c_str(s.plan.name.as_bytes()) == idstr)
+                .find(|s| s.plan.c_name == idstr)
             else {
                 let name = String::from_utf8_lossy(idstr).into_owned();
                 return Err(self.err(ErrorKind::SubsectionNotFound { name }));
