@@ -776,11 +776,7 @@ impl<'p> Loader<'p, '_, '_> {
             if !idstr.starts_with(&plan.c_name) {
                 return Ok(());
             }
-            let Some(sub) = plan
-                .subsections
-                .iter()
-                .find(|s| s.plan.c_name == idstr)
-            else {
+            let Some(sub) = plan.subsections.iter().find(|s| s.plan.c_name == idstr) else {
                 let name = String::from_utf8_lossy(idstr).into_owned();
                 return Err(self.err(ErrorKind::SubsectionNotFound { name }));
             };
