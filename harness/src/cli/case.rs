@@ -6,26 +6,11 @@ use std::path::PathBuf;
 /// Runs every case file under `paths`, printing one line per case and
 /// dialect; returns whether all passed.
 pub fn run_cases(paths: &[PathBuf]) -> bool {
-    let mut failed = 0;
-    let mut total = 0;
-    for path in paths {
-        let files = match case::case_files(path) {
-            Ok(f) => f,
-            Err(e) => {
-                println!("FAIL {}: {e}", path.display());
-                failed += 1;
-                total += 1;
-                continue;
-            }
-        };
-        for file in files {
-            for result in case::run_file(&file, &case::Reference) {
-                println!("{result}");
-                total += 1;
-                failed += result.failure.is_some() as usize;
-            }
-        }
-    }
+    let (total, failed) = super::run_paths(
+        paths,
+        |f| case::run_file(f, &case::Reference),
+        |r| r.failure.is_some(),
+    );
     println!("{} passed, {failed} failed", total - failed);
     failed == 0
 }

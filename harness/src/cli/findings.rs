@@ -8,7 +8,7 @@
 use crate::case::ctype::Types;
 use crate::case::run::prepare;
 use crate::case::spec::CaseFile;
-use crate::case::{self, value};
+use crate::case::value;
 use crate::codec::Compiled;
 use crate::leak::{self, Finding};
 use std::collections::BTreeSet;
@@ -160,26 +160,7 @@ fn replay(
 /// Runs every finding file under `paths` (default corpus/findings), printing
 /// one entry per case and dialect; returns whether all reproduced.
 pub fn run_findings(paths: &[PathBuf]) -> bool {
-    let mut failed = 0;
-    let mut total = 0;
-    for path in paths {
-        let files = match case::case_files(path) {
-            Ok(f) => f,
-            Err(e) => {
-                println!("FAIL {}: {e}", path.display());
-                failed += 1;
-                total += 1;
-                continue;
-            }
-        };
-        for file in files {
-            for result in run_file(&file) {
-                println!("{result}");
-                total += 1;
-                failed += result.failure.is_some() as usize;
-            }
-        }
-    }
+    let (total, failed) = super::run_paths(paths, run_file, |r| r.failure.is_some());
     println!("{} reproduced, {failed} failed", total - failed);
     failed == 0
 }

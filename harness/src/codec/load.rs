@@ -593,12 +593,8 @@ impl<'p> Loader<'p, '_, '_> {
                 if slot != 0 {
                     return Ok(Some(slot));
                 }
-                let at = self.pos;
-                if !self.marker()? {
+                if !self.marker(dynamic)? {
                     return Ok(None);
-                }
-                if !dynamic {
-                    return Err(self.err_at(ErrorKind::ValidMarkerWithoutAutoAlloc, at));
                 }
                 let new = self.alloc_element(field, ptr)?;
                 Ok((new != 0).then_some(new))
@@ -608,12 +604,8 @@ impl<'p> Loader<'p, '_, '_> {
                 if !dynamic && slot != 0 {
                     return Ok(Some(slot));
                 }
-                let at = self.pos;
-                if !self.marker()? {
+                if !self.marker(dynamic)? {
                     return Ok(None);
-                }
-                if !dynamic {
-                    return Err(self.err_at(ErrorKind::ValidMarkerWithoutAutoAlloc, at));
                 }
                 if self.reusable(slot, field.field_size, false) {
                     // Strict: load into the old object instead of leaking it.
@@ -629,12 +621,15 @@ impl<'p> Loader<'p, '_, '_> {
         }
     }
 
-    /// A ptr marker: true for 0x31, false for 0x30, an error otherwise.
-    fn marker(&mut self) -> Result<bool, Error> {
+    /// A ptr marker: true for 0x31 (allocate and load the element), false
+    /// for 0x30; 0x31 without automatic allocation is QEMU's assertion,
+    /// anything else "Unexpected ptr marker". Errors name the marker's offset.
+    fn marker(&mut self, dynamic: bool) -> Result<bool, Error> {
         let at = self.pos;
         match self.byte() {
             MARKER_NULL => Ok(false),
-            MARKER_VALID => Ok(true),
+            MARKER_VALID if dynamic => Ok(true),
+            MARKER_VALID => Err(self.err_at(ErrorKind::ValidMarkerWithoutAutoAlloc, at)),
             b => Err(self.err_at(ErrorKind::UnexpectedPtrMarker(b), at)),
         }
     }
