@@ -12,7 +12,7 @@ use crate::case::spec::{CaseFile, CaseSpec, FieldSpec, FlagsSpec, MemberTest, Te
 use arbitrary::{Arbitrary, Result, Unstructured};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use vmstate_reference::Dialect;
+use vmstate_reference::{Dialect, Dynamic, Flag};
 
 /// A generated device in one dialect.
 #[derive(Debug, Clone)]
@@ -55,16 +55,16 @@ pub fn generate(u: &mut Unstructured, dialect: Dialect) -> Result<GenCase> {
     generate_with(u, dialect, false)
 }
 
-/// Generates a qemu-11.1 device that every dialect can describe (no
+/// Generates a qemu-master device that every dialect can describe (no
 /// uint64 counts), for the properties that compare dialects.
 pub fn generate_portable(u: &mut Unstructured) -> Result<GenCase> {
-    generate_with(u, Dialect::Qemu11_1, true)
+    generate_with(u, Dialect::QemuMaster, true)
 }
 
-/// Generates a qemu-11.1 device, portable to every dialect, whose root has
+/// Generates a qemu-master device, portable to every dialect, whose root has
 /// exactly one field of `kind` (for the compatibility matrix).
 pub fn generate_kind(u: &mut Unstructured, kind: Kind) -> Result<GenCase> {
-    generate_inner(u, Dialect::Qemu11_1, true, Some(kind))
+    generate_inner(u, Dialect::QemuMaster, true, Some(kind))
 }
 
 fn generate_with(u: &mut Unstructured, dialect: Dialect, portable: bool) -> Result<GenCase> {
@@ -330,7 +330,7 @@ impl Gen<'_, '_> {
         } else if depth < MAX_DEPTH {
             k.extend([Kind::Struct, Kind::StructPointer, Kind::ArrayOfPointers]);
             // A matrix row isolates its kind: no dynamic arrays elsewhere.
-            if self.d != Dialect::Qemu10 && self.only.is_none() {
+            if self.d.facts().dynamic != Dynamic::None && self.only.is_none() {
                 k.extend([Kind::DynamicArray, Kind::DynamicArray]);
             }
         }
@@ -554,7 +554,8 @@ impl Gen<'_, '_> {
                 ("uint16_t", "uint16", 300),
                 ("uint32_t", "uint32", 300),
             ],
-            Dialect::Qemu11_1 => &[
+            // One VMS_VARRAY with a count width: a uint64_t count is fine.
+            d if d.bit(Flag::Varray).is_some() => &[
                 ("uint8_t", "uint8", 255),
                 ("uint16_t", "uint16", 300),
                 ("uint32_t", "uint32", 300),
@@ -580,7 +581,7 @@ impl Gen<'_, '_> {
         body.dest.insert(member.into(), json!(0));
     }
 
-    /// A fixed array of pointers, or (qemu-11.1, alloc-combo) a dynamic one.
+    /// A fixed array of pointers, or (dialects with a dynamic array) a dynamic one.
     fn pointer_array(
         &mut self,
         body: &mut Body,

@@ -24,8 +24,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use vmstate_reference::{
-    Addr, Allocator, Dialect, Error, ErrorKind, Field, Flag, Heap, HeapError, Origin, UNINIT_BYTE,
-    Vmsd, element_addr, is_dynamic_array, n_elems, size,
+    Addr, Allocator, Dialect, Dynamic, Error, ErrorKind, Field, Flag, Heap, HeapError, Origin,
+    UNINIT_BYTE, Vmsd, element_addr, is_dynamic_array, n_elems, size,
 };
 
 /// Elements a reachability walk may visit; keeps hostile counts finite.
@@ -227,18 +227,22 @@ impl Finding {
                  vmstate_handle_alloc / vmstate_load_next allocated"
             }
             Finding::AllocAutoAllocUnzeroedTable => {
-                "migration/vmstate.c vmstate_handle_alloc: `g_try_malloc` (not g_malloc0) \
+                "migration/vmstate.c vmstate_handle_alloc: `g_malloc` (11.1.3) or \
+                 `g_try_malloc` (master), not g_malloc0, \
                  for the pointer table, then vmstate_load_next: \
                  `assert(!auto_alloc || *pptr == NULL)` reads the uninitialised slot"
             }
         }
     }
 
-    pub fn dialects(self) -> &'static [Dialect] {
+    /// The dialects whose code has this finding, read from their facts.
+    pub fn dialects(self) -> Vec<Dialect> {
         match self {
-            Finding::VmsAllocOverwrite | Finding::FailedLoadKeepsAllocations => &Dialect::ALL,
-            Finding::ComboAllocOverNonNull => &[Dialect::AllocCombo],
-            Finding::AllocAutoAllocUnzeroedTable => &[Dialect::Qemu11_1],
+            Finding::VmsAllocOverwrite | Finding::FailedLoadKeepsAllocations => {
+                Dialect::ALL.to_vec()
+            }
+            Finding::ComboAllocOverNonNull => with_dynamic(Dynamic::ArrayOfPointerAlloc),
+            Finding::AllocAutoAllocUnzeroedTable => with_dynamic(Dynamic::AutoAllocFlag),
         }
     }
 }
@@ -439,9 +443,16 @@ pub fn check(
     report
 }
 
+fn with_dynamic(dynamic: Dynamic) -> Vec<Dialect> {
+    Dialect::ALL
+        .into_iter()
+        .filter(|d| d.facts().dynamic == dynamic)
+        .collect()
+}
+
 /// Which finding's code overwrites a slot of a field with these flags.
 fn cause_of(d: Dialect, flags: u32) -> Cause {
-    if d == Dialect::AllocCombo && is_dynamic_array(d, flags) {
+    if d.facts().dynamic == Dynamic::ArrayOfPointerAlloc && is_dynamic_array(d, flags) {
         Cause::Finding(Finding::ComboAllocOverNonNull)
     } else if d.has(flags, Flag::Pointer) && d.has(flags, Flag::Alloc) {
         Cause::Finding(Finding::VmsAllocOverwrite)
@@ -507,7 +518,7 @@ pub fn faithful(
         kind: ErrorKind::AutoAllocSlotNotNull { slot },
         ..
     }) = result
-        && d == Dialect::Qemu11_1
+        && d.facts().dynamic == Dynamic::AutoAllocFlag
         && *slot == u64::from_le_bytes([UNINIT_BYTE; 8])
     {
         found.insert(Finding::AllocAutoAllocUnzeroedTable);

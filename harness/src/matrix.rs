@@ -2,7 +2,7 @@
 //! destination dialect, whether a stream one saves loads on the other.
 //! Computed from generated devices, not written by hand.
 
-use crate::case::spec::{CaseFile, FlagsSpec};
+use crate::case::spec::{CaseFile, port_to};
 use crate::case::value;
 use crate::generate::{self, Kind};
 use crate::oracle::{Built, stream_of};
@@ -50,30 +50,12 @@ impl Cell {
     }
 }
 
-/// The device as `d` describes it: qemu-10.x has no dynamic array, so
-/// there the field is a plain array of pointers with a pre-populated
-/// destination, which is how a 10.x device would have to migrate it.
-fn in_dialect(file: &CaseFile, d: Dialect) -> CaseFile {
-    let mut f = file.clone();
-    if d == Dialect::Qemu10 {
-        for v in &mut f.vmsds {
-            for field in &mut v.fields {
-                if let FlagsSpec::Text(t) = &mut field.flags {
-                    *t = t.replace("|AUTO_ALLOC", "");
-                }
-            }
-        }
-        f.cases[0].dest = f.cases[0].state.as_ref().map(value::zeroed);
-    }
-    f
-}
-
 /// Saves with `src`, loads with `dst`, and says how it went.
 fn migrate(file: &CaseFile, src: Dialect, dst: Dialect) -> Result<(), String> {
-    let from = Built::from_file(&in_dialect(file, src), src)
-        .map_err(|e| format!("not expressible ({e})"))?;
-    let to = Built::from_file(&in_dialect(file, dst), dst)
-        .map_err(|e| format!("not expressible ({e})"))?;
+    let from =
+        Built::from_file(&port_to(file, src), src).map_err(|e| format!("not expressible ({e})"))?;
+    let to =
+        Built::from_file(&port_to(file, dst), dst).map_err(|e| format!("not expressible ({e})"))?;
     let bytes = reference::save_state(src, from.vmsd(), &from.src.heap, from.src.opaque)
         .map_err(|e| format!("save: {}", e.kind.code()))?;
     let mut heap = to.dest.heap.clone();
@@ -130,17 +112,20 @@ pub fn compute(cases: usize, seed: u64) -> Vec<(&'static str, Dialect, BTreeMap<
 
 /// The matrix as a markdown table.
 pub fn render(rows: &[(&'static str, Dialect, BTreeMap<Dialect, Cell>)]) -> String {
-    let mut out = String::from(
-        "| field kind | source | → qemu-10.x | → qemu-11.1 | → alloc-combo |\n|---|---|---|---|---|\n",
-    );
+    let mut out = String::from("| field kind | source |");
+    for d in Dialect::ALL {
+        out.push_str(&format!(" → {d} |"));
+    }
+    out.push_str("\n|---|---|");
+    out.push_str(&"---|".repeat(Dialect::ALL.len()));
+    out.push('\n');
     for (kind, src, cells) in rows {
-        let cell = |d: Dialect| cells.get(&d).map_or("-".into(), Cell::summary);
-        out.push_str(&format!(
-            "| {kind} | {src} | {} | {} | {} |\n",
-            cell(Dialect::Qemu10),
-            cell(Dialect::Qemu11_1),
-            cell(Dialect::AllocCombo)
-        ));
+        out.push_str(&format!("| {kind} | {src} |"));
+        for d in Dialect::ALL {
+            let cell = cells.get(&d).map_or("-".into(), Cell::summary);
+            out.push_str(&format!(" {cell} |"));
+        }
+        out.push('\n');
     }
     out
 }

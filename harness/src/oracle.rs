@@ -4,14 +4,15 @@
 
 use crate::case::ctype::Types;
 use crate::case::run::{Prepared, prepare};
-use crate::case::spec::{CaseFile, FlagsSpec};
+use crate::case::spec::{CaseFile, FlagsSpec, port_to};
 use crate::case::value;
 use crate::codec::{self, Compiled};
 use crate::generate::GenCase;
 use arbitrary::Arbitrary;
 use std::fmt;
 use vmstate_reference::{
-    self as reference, Dialect, Error, Heap, MARKER_VALID, QEMU_VM_EOF, Span, SpanKind, Vmsd,
+    self as reference, Dialect, Dynamic, Error, Heap, MARKER_VALID, NullEntry, QEMU_VM_EOF, Span,
+    SpanKind, Vmsd,
 };
 
 /// A property that did not hold, with everything needed to reproduce it.
@@ -281,55 +282,89 @@ pub fn round_trip(case: &GenCase) -> Result<(), Failure> {
     Ok(())
 }
 
-/// qemu-11.1 (AUTO_ALLOC) and alloc-combo (ARRAY_OF_POINTER|ALLOC) put the
-/// same bytes on the wire for the same device (seed 001's claim). `None`
-/// when the device cannot be described in both (a uint64 count, say).
-pub fn dynamic_wire_agrees(case: &GenCase) -> Option<Result<(), Failure>> {
-    const P: &str = "qemu-11.1 and alloc-combo bytes agree";
-    let a = Built::new(case, Dialect::Qemu11_1).ok()?;
-    let c = Built::new(case, Dialect::AllocCombo).ok()?;
-    Some(match (a.reference_save(), c.reference_save()) {
-        (Ok((wa, spans)), Ok((wc, _))) if wa != wc => {
-            Err(fail(P, case, hex_diff(&wa, &wc, &spans)))
-        }
-        (Ok(_), Ok(_)) => Ok(()),
-        (Err(ea), Err(ec)) if ea == ec => Ok(()),
-        (ra, rc) => Err(fail(
-            P,
-            case,
-            format!(
-                "qemu-11.1: {:?}\nalloc-combo: {:?}",
-                ra.map(|r| r.0),
-                rc.map(|r| r.0)
-            ),
-        )),
+/// The dialects with a dynamic array of pointers (ptr markers, the loader
+/// allocates): qemu-11.1, qemu-master and alloc-combo.
+pub fn dynamic_dialects() -> impl Iterator<Item = Dialect> {
+    Dialect::ALL.into_iter().filter(|d| {
+        let f = d.facts();
+        f.null_entry == NullEntry::PtrMarker && f.dynamic != Dynamic::None
     })
 }
 
-/// qemu-10.x and qemu-11.1 bytes are equal for fields without AUTO_ALLOC;
-/// with it, they differ exactly by one 0x31 before each non-NULL element.
-/// `None` when the device cannot be described in qemu-10.x.
+/// The dialects that write `vmstate_info_nullptr` placeholders (qemu-10.x).
+pub fn nullptr_dialects() -> impl Iterator<Item = Dialect> {
+    Dialect::ALL
+        .into_iter()
+        .filter(|d| d.facts().null_entry == NullEntry::Nullptr)
+}
+
+/// Every dialect with a dynamic array puts the same bytes on the wire for
+/// the same device (AUTO_ALLOC in 11.1 and master, ARRAY_OF_POINTER|ALLOC in
+/// the RFC: seed 001's claim). `None` when fewer than two of them can
+/// describe the device (a uint64 count, say).
+pub fn dynamic_wire_agrees(case: &GenCase) -> Option<Result<(), Failure>> {
+    const P: &str = "dynamic-array dialects' bytes agree";
+    let built: Vec<Built> = dynamic_dialects()
+        .filter_map(|d| Built::new(case, d).ok())
+        .collect();
+    let (first, rest) = built.split_first()?;
+    if rest.is_empty() {
+        return None;
+    }
+    let a = first.reference_save();
+    for other in rest {
+        let mismatch = match (&a, other.reference_save()) {
+            (Ok((wa, spans)), Ok((wc, _))) if *wa != wc => Some(hex_diff(wa, &wc, spans)),
+            (Ok(_), Ok(_)) => None,
+            (Err(ea), Err(ec)) if *ea == ec => None,
+            (ra, rc) => Some(format!(
+                "{:?}\n{}: {:?}",
+                ra.as_ref().map(|r| &r.0),
+                other.d,
+                rc.map(|r| r.0)
+            )),
+        };
+        if let Some(diff) = mismatch {
+            return Some(Err(fail(
+                P,
+                case,
+                format!("{} vs {}:\n{diff}", first.d, other.d),
+            )));
+        }
+    }
+    Some(Ok(()))
+}
+
+/// For every (nullptr, ptr-marker) pair of dialects: the bytes are equal
+/// for fields without a dynamic array; with one, they differ exactly by one
+/// 0x31 before each non-NULL element. `None` when the device cannot be
+/// described in both.
 pub fn markers_differ_exactly(case: &GenCase) -> Option<Result<(), Failure>> {
-    const P: &str = "qemu-10.x bytes = qemu-11.1 bytes without the 0x31 markers";
-    let new = Built::new(case, Dialect::Qemu11_1).ok()?;
-    let mut old_file = case.file.clone();
-    for v in &mut old_file.vmsds {
-        for f in &mut v.fields {
-            if let FlagsSpec::Text(t) = &mut f.flags {
-                *t = t.replace("|AUTO_ALLOC", "");
+    let mut ran = false;
+    for old_d in nullptr_dialects() {
+        let old = Built::from_file(&port_to(&case.file, old_d), old_d).ok()?;
+        for new_d in dynamic_dialects() {
+            let Ok(new) = Built::new(case, new_d) else {
+                continue;
+            };
+            ran = true;
+            if let Err(f) = markers_differ_between(case, &old, &new) {
+                return Some(Err(f));
             }
         }
     }
-    // qemu-10.x destinations are pre-populated, non-NULL where the source is.
-    old_file.cases[0].dest = old_file.cases[0].state.as_ref().map(value::zeroed);
-    let old = Built::from_file(&old_file, Dialect::Qemu10).ok()?;
-    Some((|| {
+    ran.then_some(Ok(()))
+}
+
+fn markers_differ_between(case: &GenCase, old: &Built, new: &Built) -> Result<(), Failure> {
+    const P: &str = "nullptr bytes = ptr-marker bytes without the 0x31 markers";
+    {
         let (wn, spans) = new
             .reference_save()
-            .map_err(|e| fail(P, case, format!("qemu-11.1 save: {e}")))?;
+            .map_err(|e| fail(P, case, format!("{} save: {e}", new.d)))?;
         let wo = old
             .reference_save()
-            .map_err(|e| fail(P, case, format!("qemu-10.x save: {e}")))?
+            .map_err(|e| fail(P, case, format!("{} save: {e}", old.d)))?
             .0;
         let dynamic_valid: Vec<&Span> = spans
             .iter()
@@ -342,18 +377,20 @@ pub fn markers_differ_exactly(case: &GenCase) -> Option<Result<(), Failure>> {
             .map(|(_, b)| *b)
             .collect();
         if stripped != wo {
-            return Err(fail(P, case, hex_diff(&stripped, &wo, &[])));
+            let diff = hex_diff(&stripped, &wo, &[]);
+            return Err(fail(P, case, format!("{} vs {}:\n{diff}", new.d, old.d)));
         }
         let non_null = count_dynamic_elements(case);
         if dynamic_valid.len() != non_null {
             let r = format!(
-                "{} 0x31 markers for {non_null} non-NULL elements",
+                "{}: {} 0x31 markers for {non_null} non-NULL elements",
+                new.d,
                 dynamic_valid.len()
             );
             return Err(fail(P, case, r));
         }
         Ok(())
-    })())
+    }
 }
 
 /// Non-NULL elements of the AUTO_ALLOC arrays in the source state,

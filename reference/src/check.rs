@@ -1,7 +1,7 @@
 //! `vmstate_check` (migration/savevm.c): the description checks QEMU runs
 //! under qtest when a device registers. Every failure is an assertion in C.
 
-use crate::dialect::{Dialect, Flag};
+use crate::dialect::{CheckRules, Dialect, Flag};
 use crate::error::{CheckRule, Error, ErrorKind};
 use crate::vmsd::Vmsd;
 
@@ -18,10 +18,11 @@ fn check_vmsd(d: Dialect, vmsd: &Vmsd, path: &str) -> Result<(), Error> {
     for field in &vmsd.fields {
         let fpath = format!("{path}.{}", field.name);
         let f = field.flags;
-        match d {
-            Dialect::Qemu10 => {}
-            Dialect::Qemu11_1 => check_field_qemu11_1(d, field, &fpath)?,
-            Dialect::AllocCombo => check_field_alloc_combo(d, field, &fpath)?,
+        match d.facts().check {
+            CheckRules::None => {}
+            CheckRules::AutoAlloc => check_field_auto_alloc(d, field, &fpath, false)?,
+            CheckRules::AutoAllocAndIndirect => check_field_auto_alloc(d, field, &fpath, true)?,
+            CheckRules::AllocCombo => check_field_alloc_combo(d, field, &fpath)?,
         }
         if d.has(f, Flag::Struct) || d.has(f, Flag::Vstruct) {
             // vmstate_check(field->vmsd): a NULL vmsd would crash here
@@ -52,9 +53,15 @@ fn check_vmsd(d: Dialect, vmsd: &Vmsd, path: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// The per-field rules of Peter Xu's series (savevm.c @ f9f70b50, 1f0b40dc)
-/// and the count/size rules of the Aug-2026 "Check more vmstate flags".
-fn check_field_qemu11_1(d: Dialect, field: &crate::vmsd::Field, path: &str) -> Result<(), Error> {
+/// The per-field rules of Peter Xu's series (as in 11.1.3) and, with
+/// `indirect`, the count/size rules of the Aug-2026 "Check more vmstate
+/// flags" (master).
+fn check_field_auto_alloc(
+    d: Dialect,
+    field: &crate::vmsd::Field,
+    path: &str,
+    indirect: bool,
+) -> Result<(), Error> {
     let f = field.flags;
     if d.has(f, Flag::ArrayOfPointer) {
         if d.has(f, Flag::ArrayOfPointerAutoAlloc) {
@@ -65,12 +72,15 @@ fn check_field_qemu11_1(d: Dialect, field: &crate::vmsd::Field, path: &str) -> R
         } else if field.size != 0 || field.size_indirect.size != 0 {
             return Err(fail(CheckRule::ArrayOfPointerHasSize, path));
         }
-        if !(d.has(f, Flag::Array) || d.has(f, Flag::Varray)) {
+        if !(d.has(f, Flag::Array) || d.has_varray(f)) {
             return Err(fail(CheckRule::ArrayOfPointerNeedsArray, path));
         }
     }
     if d.has(f, Flag::ArrayOfPointerAutoAlloc) && !d.has(f, Flag::ArrayOfPointer) {
         return Err(fail(CheckRule::AutoAllocNeedsArrayOfPointer, path));
+    }
+    if !indirect {
+        return Ok(());
     }
     if d.has(f, Flag::Varray) && field.num_indirect.size == 0 {
         return Err(fail(CheckRule::VarrayNeedsNumIndirect, path));

@@ -56,7 +56,7 @@ pub enum ErrorKind {
     #[error(
         "assertion failed: first_elem || !n_elems || !size (NULL VMS_POINTER with {n_elems} elements)"
     )]
-    NullPointerBase { n_elems: i32 },
+    NullPointerBase { n_elems: i64 },
     #[error("assertion failed: !auto_alloc || *pptr == NULL (slot holds {slot:#x})")]
     AutoAllocSlotNotNull { slot: u64 },
     #[error("assertion failed: auto_alloc (marker 0x31 on a field without automatic allocation)")]
@@ -159,10 +159,9 @@ impl ErrorKind {
             | NullElementNotArrayOfPointer
             | MustExistOnSave
             | GMallocAbort { .. }
+            | BadIndirectWidth(_)
             | Check(_) => Outcome::Abort,
-            Memory(_) | NegativeSize(_) | BadIndirectWidth(_) | MissingInfo | MissingVmsd => {
-                Outcome::UndefinedBehaviour
-            }
+            Memory(_) | NegativeSize(_) | MissingInfo | MissingVmsd => Outcome::UndefinedBehaviour,
             ElementLimit(_) | OutputLimit(_) => Outcome::ModelLimit,
             _ => Outcome::Error,
         }
@@ -224,7 +223,7 @@ impl ErrorKind {
             Memory(_) => "C undefined behaviour: access outside the device's memory",
             NegativeSize(_) => "C undefined behaviour: negative int size from vmstate_size",
             BadIndirectWidth(_) => {
-                "migration/vmstate.c vmstate_read_from_offset: unsupported width"
+                "migration/vmstate.c vmstate_read_from_offset: g_assert_not_reached() on an unsupported width"
             }
             MissingInfo => "C undefined behaviour: field->info is NULL",
             MissingVmsd => "C undefined behaviour: field->vmsd is NULL",

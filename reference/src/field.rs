@@ -1,7 +1,7 @@
 //! Per-field questions both save and load ask (migration/vmstate.c):
 //! does the field exist, how many elements, how big is each.
 
-use crate::dialect::{Dialect, Flag};
+use crate::dialect::{CountRead, Dialect, Dynamic, Flag, PointerStride, VbufferSize};
 use crate::error::ErrorKind;
 use crate::heap::{Addr, Heap, POINTER_SIZE};
 use crate::vmsd::{Field, Indirect};
@@ -22,67 +22,109 @@ pub fn field_exists(
     }
 }
 
-/// `vmstate_n_elems`: the element count, as C's `int`.
-pub fn n_elems(d: Dialect, field: &Field, heap: &Heap, opaque: Addr) -> Result<i32, ErrorKind> {
+/// `vmstate_n_elems`: the element count. 10.x's C `int` is sign-extended;
+/// the unsigned 64-bit count of later versions saturates at `i64::MAX`
+/// (any count that large is past every limit anyway).
+pub fn n_elems(d: Dialect, field: &Field, heap: &Heap, opaque: Addr) -> Result<i64, ErrorKind> {
     let f = field.flags;
-    if d.has(f, Flag::MustExist) && d.has(f, Flag::NoState) {
-        return Ok(0);
+    match d.facts().count {
+        CountRead::CInt => {
+            let count_at = opaque.wrapping_add(field.num_indirect.offset);
+            let read = |width: u64| heap.read_uint(count_at, width).map_err(ErrorKind::Memory);
+            let mut n: i32 = if d.has(f, Flag::Array) {
+                field.num
+            } else if d.has(f, Flag::VarrayInt32) || d.has(f, Flag::VarrayUint32) {
+                // *(int32_t *) and *(uint32_t *) give the same int
+                read(4)? as u32 as i32
+            } else if d.has(f, Flag::VarrayUint16) {
+                read(2)? as i32
+            } else if d.has(f, Flag::VarrayUint8) {
+                read(1)? as i32
+            } else {
+                1
+            };
+            if d.has(f, Flag::MultiplyElements) {
+                n = n.wrapping_mul(field.num);
+            }
+            Ok(n as i64)
+        }
+        CountRead::MemberWidth => {
+            // uint64_t n_elems
+            let mut n: u64 = if d.has(f, Flag::Array) {
+                field.num as i64 as u64
+            } else if d.has_varray(f) {
+                read_indirect(heap, opaque, field.num_indirect)?
+            } else if d.has(f, Flag::MustExist) && d.has(f, Flag::NoState) {
+                0
+            } else {
+                1
+            };
+            if d.has(f, Flag::MultiplyElements) {
+                n = n.wrapping_mul(field.num as i64 as u64);
+            }
+            Ok(saturate(n))
+        }
     }
-    let count_at = opaque.wrapping_add(field.num_indirect.offset);
-    let read = |width: u64| heap.read_uint(count_at, width).map_err(ErrorKind::Memory);
-    let mut n = if d.has(f, Flag::Array) {
-        field.num
-    } else if d.has(f, Flag::Varray) {
-        // qemu-11.1: vmstate_read_from_offset(opaque, &field->num_indirect)
-        read_indirect(heap, opaque, field.num_indirect)? as i32
-    } else if d.has(f, Flag::VarrayInt32) || d.has(f, Flag::VarrayUint32) {
-        // *(int32_t *) and *(uint32_t *) give the same int
-        read(4)? as u32 as i32
-    } else if d.has(f, Flag::VarrayUint16) {
-        read(2)? as i32
-    } else if d.has(f, Flag::VarrayUint8) {
-        read(1)? as i32
-    } else {
-        1
-    };
-    if d.has(f, Flag::MultiplyElements) {
-        n = n.wrapping_mul(field.num);
-    }
-    Ok(n)
 }
 
-/// `vmstate_size`: the element stride and the size handed to `info`.
-pub fn size(d: Dialect, field: &Field, heap: &Heap, opaque: Addr) -> Result<i32, ErrorKind> {
+fn saturate(v: u64) -> i64 {
+    v.min(i64::MAX as u64) as i64
+}
+
+/// `vmstate_size`: the element stride and the size handed to `info`. 10.x's
+/// `int` is sign-extended; later versions' `uint64_t` saturates at
+/// `i64::MAX`.
+pub fn size(d: Dialect, field: &Field, heap: &Heap, opaque: Addr) -> Result<i64, ErrorKind> {
     let f = field.flags;
+    let facts = d.facts();
     if d.has(f, Flag::Vbuffer) {
-        return match d {
-            Dialect::Qemu11_1 => {
-                // Harden vmstate_size: unsigned size member, checked multiply.
-                let mut v = read_indirect(heap, opaque, field.size_indirect)?;
-                if d.has(f, Flag::Multiply) {
-                    v = v.checked_mul(field.size).ok_or(ErrorKind::SizeOverflow)?;
-                }
-                i32::try_from(v).map_err(|_| ErrorKind::SizeOverflow)
-            }
-            Dialect::Qemu10 | Dialect::AllocCombo => {
+        let multiply = d.has(f, Flag::Multiply);
+        return match facts.vbuffer_size {
+            VbufferSize::Int32Wrapping => {
                 let at = opaque.wrapping_add(field.size_indirect.offset);
                 let v = heap.read_uint(at, 4).map_err(ErrorKind::Memory)? as u32 as i32;
-                Ok(if d.has(f, Flag::Multiply) {
+                Ok(if multiply {
                     v.wrapping_mul(field.size as i32)
                 } else {
                     v
-                })
+                } as i64)
+            }
+            VbufferSize::UnsignedWrapping => {
+                let v = read_indirect(heap, opaque, field.size_indirect)?;
+                Ok(saturate(if multiply {
+                    v.wrapping_mul(field.size)
+                } else {
+                    v
+                }))
+            }
+            VbufferSize::UnsignedChecked => {
+                // Harden vmstate_size: umul64_overflow fails the load.
+                let v = read_indirect(heap, opaque, field.size_indirect)?;
+                let v = if multiply {
+                    v.checked_mul(field.size).ok_or(ErrorKind::SizeOverflow)?
+                } else {
+                    v
+                };
+                Ok(saturate(v))
             }
         };
     }
-    if d.has(f, Flag::ArrayOfPointer) && d != Dialect::Qemu10 {
-        // "For an array of pointer, the each element is always size of a host pointer."
-        return Ok(POINTER_SIZE as i32);
+    if d.has(f, Flag::ArrayOfPointer) {
+        match facts.pointer_stride {
+            PointerStride::FieldSize => {}
+            // "For an array of pointer, the each element is always size of a host pointer."
+            PointerStride::HostPointer => return Ok(POINTER_SIZE as i64),
+        }
     }
-    Ok(field.size as i32)
+    // `int size = field->size` where sizes are C `int`, else `uint64_t`.
+    Ok(match facts.vbuffer_size {
+        VbufferSize::Int32Wrapping => field.size as i32 as i64,
+        VbufferSize::UnsignedWrapping | VbufferSize::UnsignedChecked => saturate(field.size),
+    })
 }
 
-/// `vmstate_read_from_offset`: an unsigned member of width 1, 2, 4 or 8.
+/// `vmstate_read_from_offset`: an unsigned member of width 1, 2, 4 or 8;
+/// any other width is `g_assert_not_reached()`.
 fn read_indirect(heap: &Heap, opaque: Addr, at: Indirect) -> Result<u64, ErrorKind> {
     if !matches!(at.size, 1 | 2 | 4 | 8) {
         return Err(ErrorKind::BadIndirectWidth(at.size));
@@ -94,10 +136,12 @@ fn read_indirect(heap: &Heap, opaque: Addr, at: Indirect) -> Result<u64, ErrorKi
 /// Whether each element of this array of pointers carries a ptr marker and
 /// is allocated by the loader: `use_dynamic_array` in `vmstate_save_vmsd_v`.
 pub fn is_dynamic_array(d: Dialect, flags: u32) -> bool {
-    match d {
-        Dialect::Qemu10 => false,
-        Dialect::Qemu11_1 => d.has(flags, Flag::ArrayOfPointerAutoAlloc),
-        Dialect::AllocCombo => d.has(flags, Flag::ArrayOfPointer) && d.has(flags, Flag::Alloc),
+    match d.facts().dynamic {
+        Dynamic::None => false,
+        Dynamic::AutoAllocFlag => d.has(flags, Flag::ArrayOfPointerAutoAlloc),
+        Dynamic::ArrayOfPointerAlloc => {
+            d.has(flags, Flag::ArrayOfPointer) && d.has(flags, Flag::Alloc)
+        }
     }
 }
 
@@ -118,7 +162,7 @@ pub fn is_array(d: Dialect, flags: u32) -> bool {
 }
 
 /// The path of element `i` of the field at `field_path`.
-pub fn element_path(field_path: &str, array: bool, i: i32) -> String {
+pub fn element_path(field_path: &str, array: bool, i: i64) -> String {
     if array {
         format!("{field_path}[{i}]")
     } else {
@@ -143,24 +187,24 @@ pub fn first_elem(
     field: &Field,
     heap: &Heap,
     slot: Addr,
-    n_elems: i32,
-    size: i32,
+    n_elems: i64,
+    size: i64,
 ) -> Result<Addr, ErrorKind> {
     let mut first_elem = slot;
     if d.has(field.flags, Flag::Pointer) {
         first_elem = heap.read_ptr(slot).map_err(ErrorKind::Memory)?;
         // assert(first_elem || !n_elems || !size)
-        if first_elem == 0 && n_elems > 0 && size != 0 {
+        if first_elem == 0 && n_elems != 0 && size != 0 {
             return Err(ErrorKind::NullPointerBase { n_elems });
         }
     }
     if size < 0 && n_elems > 0 {
-        return Err(ErrorKind::NegativeSize(size as i64));
+        return Err(ErrorKind::NegativeSize(size));
     }
     Ok(first_elem)
 }
 
 /// `first_elem + size * i` for a non-negative `size`.
-pub fn element_addr(base: Addr, size: i32, i: i32) -> Addr {
+pub fn element_addr(base: Addr, size: i64, i: i64) -> Addr {
     base.wrapping_add((size as u64).wrapping_mul(i as u64))
 }

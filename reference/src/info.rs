@@ -20,7 +20,7 @@ pub fn put(
     f: &mut QemuFileOut,
     heap: &Heap,
     pv: Addr,
-    size: i32,
+    size: i64,
 ) -> Result<(), ErrorKind> {
     let mem = ErrorKind::Memory;
     match info.scalar_width() {
@@ -52,7 +52,7 @@ pub fn get(
     f: &mut QemuFileIn,
     heap: &mut Heap,
     pv: Addr,
-    size: i32,
+    size: i64,
 ) -> Result<(), ErrorKind> {
     let mem = ErrorKind::Memory;
     let Some(w) = info.scalar_width() else {
@@ -104,9 +104,9 @@ pub fn get(
 }
 
 /// The byte count a buffer info moves; C would misbehave on a negative one.
-fn buffer_size(info: Info, size: i32) -> Result<u64, ErrorKind> {
+fn buffer_size(info: Info, size: i64) -> Result<u64, ErrorKind> {
     debug_assert!(info.scalar_width().is_none());
-    u64::try_from(size).map_err(|_| ErrorKind::NegativeSize(size as i64))
+    u64::try_from(size).map_err(|_| ErrorKind::NegativeSize(size))
 }
 
 /// get_buffer: qemu_get_buffer(f, pv, size); a short read leaves the tail.

@@ -1,8 +1,8 @@
 //! vmstate-reference: an executable spec of QEMU's vmstate save and load.
 //!
 //! Read it beside migration/vmstate.c: each function names the QEMU function
-//! it mirrors, and it is written to be obvious rather than fast. Three
-//! dialects ([`Dialect`]) share one description model ([`Vmsd`]) and one
+//! it mirrors, and it is written to be obvious rather than fast. Four
+//! dialects ([`Dialect`], one row of [`Facts`] each) share one description model ([`Vmsd`]) and one
 //! simulated C heap ([`Heap`]):
 //!
 //! - [`check`] mirrors `vmstate_check` (migration/savevm.c),
@@ -26,7 +26,10 @@ mod save;
 mod vmsd;
 
 pub use check::check;
-pub use dialect::{Dialect, Flag};
+pub use dialect::{
+    CheckRules, CountRead, Dialect, Dynamic, Facts, Flag, NullEntry, PointerStride, VbufferSize,
+    VmsAlloc,
+};
 pub use error::{CheckRule, Error, ErrorKind, Outcome};
 pub use field::{element_addr, is_array, is_dynamic_array, n_elems, size};
 pub use heap::{

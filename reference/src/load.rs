@@ -2,7 +2,7 @@
 //! and `vmstate_subsection_load` (migration/vmstate.c). Load writes the
 //! heap and allocates only through it.
 
-use crate::dialect::{Dialect, Flag};
+use crate::dialect::{Dialect, Dynamic, Flag, NullEntry, VmsAlloc};
 use crate::error::{Error, ErrorKind};
 use crate::field::{self, element_addr, element_path, is_array, is_dynamic_array, subsection_path};
 use crate::heap::{Addr, Allocator, Heap, HeapError};
@@ -139,29 +139,32 @@ impl Loader<'_, '_> {
         Ok(())
     }
 
-    /// `vmstate_handle_alloc` (qemu-10.x, qemu-11.1) and the allocating half
-    /// of alloc-combo's `vmstate_first`. Never frees the old pointer, never
-    /// zeroes the new buffer.
+    /// `vmstate_handle_alloc` and the allocating half of alloc-combo's
+    /// `vmstate_first`. Never frees the old pointer, never zeroes the new
+    /// buffer.
     fn handle_alloc(
         &mut self,
         field: &Field,
         slot: Addr,
-        size: i32,
-        n_elems: i32,
+        size: i64,
+        n_elems: i64,
         path: &str,
     ) -> Result<(), Error> {
         let d = self.d;
+        let facts = d.facts();
         if !(d.has(field.flags, Flag::Pointer) && d.has(field.flags, Flag::Alloc)) {
             return Ok(());
         }
+        // alloc-combo: vmstate_first(..., alloc = !(flags & VMS_ARRAY_OF_POINTER))
+        if facts.dynamic == Dynamic::ArrayOfPointerAlloc && d.has(field.flags, Flag::ArrayOfPointer)
+        {
+            return Ok(());
+        }
         // C int to gsize/uint64_t: sign-extended.
-        let (size, n) = (size as i64 as u64, n_elems as i64 as u64);
-        let new = match d {
-            Dialect::Qemu10 | Dialect::AllocCombo => {
-                // alloc-combo: vmstate_first(..., alloc = !(flags & VMS_ARRAY_OF_POINTER))
-                if d == Dialect::AllocCombo && d.has(field.flags, Flag::ArrayOfPointer) {
-                    return Ok(());
-                }
+        let (size, n) = (size as u64, n_elems as u64);
+        let new = match facts.vms_alloc {
+            VmsAlloc::GMalloc => {
+                // gsize size = vmstate_size(); size *= n_elems; if (size) g_malloc(size)
                 let total = size.wrapping_mul(n);
                 if total == 0 {
                     return Ok(());
@@ -170,7 +173,7 @@ impl Loader<'_, '_> {
                     .malloc(total, Allocator::GMalloc, path)
                     .map_err(|_| self.err(ErrorKind::GMallocAbort { size: total }, path))?
             }
-            Dialect::Qemu11_1 => {
+            VmsAlloc::GTryMallocChecked => {
                 if size == 0 || n == 0 {
                     return Ok(());
                 }
@@ -194,13 +197,14 @@ impl Loader<'_, '_> {
         &mut self,
         field: &Field,
         ptr: Addr,
-        size: i32,
+        size: i64,
         path: &str,
     ) -> Result<Option<Addr>, Error> {
         let d = self.d;
         let aop = d.has(field.flags, Flag::ArrayOfPointer);
-        match d {
-            Dialect::Qemu10 => {
+        let facts = d.facts();
+        match (facts.null_entry, facts.dynamic) {
+            (NullEntry::Nullptr, _) => {
                 let mut curr_elem = ptr;
                 if aop {
                     curr_elem = self.heap.read_ptr(ptr).map_err(|e| self.mem(e, path))?;
@@ -219,7 +223,7 @@ impl Loader<'_, '_> {
                 }
                 Ok(Some(curr_elem))
             }
-            Dialect::Qemu11_1 => {
+            (NullEntry::PtrMarker, Dynamic::None | Dynamic::AutoAllocFlag) => {
                 if !aop {
                     return Ok(Some(ptr));
                 }
@@ -239,7 +243,7 @@ impl Loader<'_, '_> {
                 let next = self.heap.read_ptr(ptr).map_err(|e| self.mem(e, path))?;
                 Ok((next != 0).then_some(next))
             }
-            Dialect::AllocCombo => {
+            (NullEntry::PtrMarker, Dynamic::ArrayOfPointerAlloc) => {
                 if !aop {
                     return Ok(Some(ptr));
                 }
@@ -287,7 +291,7 @@ impl Loader<'_, '_> {
     }
 
     /// `vmstate_load_field`
-    fn load_field(&mut self, field: &Field, pv: Addr, size: i32, path: &str) -> Result<(), Error> {
+    fn load_field(&mut self, field: &Field, pv: Addr, size: i64, path: &str) -> Result<(), Error> {
         let d = self.d;
         if d.has(field.flags, Flag::Struct) {
             let vmsd = field

@@ -2,7 +2,7 @@
 //! (migration/vmstate.c). Save only reads the heap.
 
 use crate::Limits;
-use crate::dialect::{Dialect, Flag};
+use crate::dialect::{Dialect, Flag, NullEntry};
 use crate::error::{Error, ErrorKind};
 use crate::field::{self, element_addr, element_path, is_array, is_dynamic_array, subsection_path};
 use crate::heap::{Addr, Heap};
@@ -141,7 +141,7 @@ impl Saver<'_> {
         &mut self,
         field: &Field,
         elem: Addr,
-        size: i32,
+        size: i64,
         path: &str,
     ) -> Result<(), Error> {
         let d = self.d;
@@ -153,7 +153,7 @@ impl Saver<'_> {
                 .read_ptr(elem)
                 .map_err(|e| self.err(ErrorKind::Memory(e), path))?;
         }
-        if d == Dialect::Qemu10 {
+        if d.facts().null_entry == NullEntry::Nullptr {
             // if (!curr_elem && size): write the nullptr placeholder, do not follow
             if curr_elem == 0 && size != 0 {
                 if !aop {
@@ -166,7 +166,7 @@ impl Saver<'_> {
             }
             return self.save_field(field, curr_elem, size, path);
         }
-        // qemu-11.1 and alloc-combo: use_marker_field = use_dynamic_array || is_null
+        // ptr markers: use_marker_field = use_dynamic_array || is_null
         let dynamic = is_dynamic_array(d, field.flags);
         let is_null = aop && curr_elem == 0;
         if dynamic || is_null {
@@ -178,13 +178,18 @@ impl Saver<'_> {
         }
         if dynamic && curr_elem != 0 {
             // "do not use vmstate_size() here because we want to save the real VMSD object"
-            self.save_field(field, curr_elem, field.size as i32, path)?;
+            self.save_field(
+                field,
+                curr_elem,
+                field.size.min(i64::MAX as u64) as i64,
+                path,
+            )?;
         }
         Ok(())
     }
 
     /// `vmstate_save_field`
-    fn save_field(&mut self, field: &Field, pv: Addr, size: i32, path: &str) -> Result<(), Error> {
+    fn save_field(&mut self, field: &Field, pv: Addr, size: i64, path: &str) -> Result<(), Error> {
         let d = self.d;
         if d.has(field.flags, Flag::Struct) {
             let vmsd = field

@@ -6,7 +6,7 @@ use super::ctype::{CType, StructLayout, Types};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use vmstate_reference::{Dialect, Field, Flag, Indirect, Info, Test, Vmsd};
+use vmstate_reference::{Dialect, Dynamic, Field, Flag, Indirect, Info, PointerStride, Test, Vmsd};
 
 /// One JSON file: shared declarations and a list of cases.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -347,10 +347,12 @@ fn default_size(d: Dialect, flags: u32, ty: Option<&CType>, types: &Types) -> Re
         // size only where the loader allocates elements.
         let pointee_size =
             || types.size_of(ty.pointee().ok_or("array of pointers over a non-pointer")?);
-        return match d {
-            Dialect::Qemu10 => Ok(vmstate_reference::POINTER_SIZE),
-            _ if vmstate_reference::is_dynamic_array(d, flags) => pointee_size(),
-            _ => Ok(0),
+        return match d.facts().pointer_stride {
+            PointerStride::FieldSize => Ok(vmstate_reference::POINTER_SIZE),
+            PointerStride::HostPointer if vmstate_reference::is_dynamic_array(d, flags) => {
+                pointee_size()
+            }
+            PointerStride::HostPointer => Ok(0),
         };
     }
     types.size_of(ty)
@@ -406,7 +408,8 @@ fn parse_flags(
     for part in text.split('|').map(str::trim).filter(|p| !p.is_empty()) {
         let bare = part.strip_prefix("VMS_").unwrap_or(part);
         let flag = match (bare, d) {
-            ("VARRAY", Dialect::Qemu10 | Dialect::AllocCombo) => match count_ty {
+            ("VARRAY", _) if d.bit(Flag::Varray).is_some() => Flag::Varray,
+            ("VARRAY", _) => match count_ty {
                 Some(CType::Int {
                     width: 4,
                     signed: true,
@@ -429,11 +432,13 @@ fn parse_flags(
                     ));
                 }
             },
-            ("AUTO_ALLOC", Dialect::Qemu11_1) => Flag::ArrayOfPointerAutoAlloc,
-            ("AUTO_ALLOC", Dialect::AllocCombo) => Flag::Alloc,
-            ("AUTO_ALLOC", Dialect::Qemu10) => {
-                return Err("qemu-10.x has no dynamic array of pointers".into());
-            }
+            ("AUTO_ALLOC", _) => match d.facts().dynamic {
+                Dynamic::AutoAllocFlag => Flag::ArrayOfPointerAutoAlloc,
+                Dynamic::ArrayOfPointerAlloc => Flag::Alloc,
+                Dynamic::None => {
+                    return Err(format!("{d} has no dynamic array of pointers"));
+                }
+            },
             _ => {
                 out |= d.parse_flags(part)?;
                 continue;
@@ -442,4 +447,25 @@ fn parse_flags(
         out |= d.bit(flag).expect("flag chosen for this dialect");
     }
     Ok(out)
+}
+
+/// The same device as `d` would declare it. A dialect without dynamic
+/// arrays has no AUTO_ALLOC: the field becomes a plain array of pointers
+/// and the destination is pre-populated (non-NULL where the source is),
+/// which is how such a device has to migrate.
+pub fn port_to(file: &CaseFile, d: Dialect) -> CaseFile {
+    let mut f = file.clone();
+    if d.facts().dynamic == Dynamic::None {
+        for v in &mut f.vmsds {
+            for field in &mut v.fields {
+                if let FlagsSpec::Text(t) = &mut field.flags {
+                    *t = t.replace("|AUTO_ALLOC", "");
+                }
+            }
+        }
+        for case in &mut f.cases {
+            case.dest = case.state.as_ref().map(super::value::zeroed);
+        }
+    }
+    f
 }

@@ -1,9 +1,10 @@
 //! `vmstate_check` written as a rule table: each dialect lists the rules it
 //! applies to a field, in the order QEMU's asserts run.
 
-use vmstate_reference::{CheckRule, Dialect, Error, ErrorKind, Field, Flag, Vmsd};
+use vmstate_reference::{CheckRule, CheckRules, Dialect, Error, ErrorKind, Field, Flag, Vmsd};
 
 /// One per-field rule: the flags that trigger it and the test it must pass.
+#[derive(Clone, Copy)]
 struct Rule {
     rule: CheckRule,
     applies: fn(Dialect, u32) -> bool,
@@ -27,8 +28,8 @@ const ARRAYS: [Flag; 6] = [
     Flag::VarrayUint32,
 ];
 
-/// Peter Xu's series plus "Check more vmstate flags" (qemu-11.1).
-const QEMU11_1: &[Rule] = &[
+/// Peter Xu's series (qemu-11.1 as shipped, and master).
+const AUTO_ALLOC: &[Rule] = &[
     Rule {
         rule: CheckRule::AutoAllocNeedsSize,
         applies: |d, f| has(d, f, Flag::ArrayOfPointer) && has(d, f, Flag::ArrayOfPointerAutoAlloc),
@@ -51,6 +52,14 @@ const QEMU11_1: &[Rule] = &[
         applies: |d, f| has(d, f, Flag::ArrayOfPointerAutoAlloc),
         holds: |d, f| has(d, f.flags, Flag::ArrayOfPointer),
     },
+];
+
+/// Master adds "Check more vmstate flags".
+const AUTO_ALLOC_AND_INDIRECT: &[Rule] = &[
+    AUTO_ALLOC[0],
+    AUTO_ALLOC[1],
+    AUTO_ALLOC[2],
+    AUTO_ALLOC[3],
     Rule {
         rule: CheckRule::VarrayNeedsNumIndirect,
         applies: |d, f| has(d, f, Flag::Varray),
@@ -83,10 +92,11 @@ const ALLOC_COMBO: &[Rule] = &[
 ];
 
 fn rules(d: Dialect) -> &'static [Rule] {
-    match d {
-        Dialect::Qemu10 => &[],
-        Dialect::Qemu11_1 => QEMU11_1,
-        Dialect::AllocCombo => ALLOC_COMBO,
+    match d.facts().check {
+        CheckRules::None => &[],
+        CheckRules::AutoAlloc => AUTO_ALLOC,
+        CheckRules::AutoAllocAndIndirect => AUTO_ALLOC_AND_INDIRECT,
+        CheckRules::AllocCombo => ALLOC_COMBO,
     }
 }
 

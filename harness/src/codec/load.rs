@@ -3,7 +3,7 @@
 //! on error. Reads past the end behave as `QEMUFile` does: zeros, and a
 //! sticky error noticed after the element.
 
-use super::plan::{Alloc, Elem, FieldPlan, Flat, SizeRule, Slots, VmsdPlan, c_str};
+use super::plan::{Alloc, Elem, FieldPlan, Flat, OverNonNull, SizeRule, Slots, VmsdPlan, c_str};
 use super::walk::{self, Path, Seg, stride_at};
 use vmstate_reference::{
     Addr, Allocator, Error, ErrorKind, Heap, Info, Limits, MARKER_NULL, MARKER_VALID,
@@ -61,10 +61,7 @@ pub fn alloc_ratio(plan: &VmsdPlan) -> u64 {
     fn walk(plan: &VmsdPlan) -> u64 {
         let mut k = 0u64;
         for f in &plan.fields {
-            if matches!(
-                f.slots,
-                Slots::Marker11 { dynamic: true } | Slots::MarkerCombo { dynamic: true }
-            ) {
+            if matches!(f.slots, Slots::Marker { dynamic: true, .. }) {
                 k = k.saturating_add(f.field_size.max(1));
             }
             if f.alloc != Alloc::None {
@@ -353,12 +350,12 @@ impl<'p> Loader<'p, '_, '_> {
                 .heap
                 .read_ptr(slot)
                 .map_err(|e| self.err(ErrorKind::Memory(e)))?;
-            if first == 0 && n > 0 && size != 0 {
+            if first == 0 && n != 0 && size != 0 {
                 return Err(self.err(ErrorKind::NullPointerBase { n_elems: n }));
             }
         }
         if size < 0 && n > 0 {
-            return Err(self.err(ErrorKind::NegativeSize(size as i64)));
+            return Err(self.err(ErrorKind::NegativeSize(size)));
         }
         if n <= 0 {
             return Ok(());
@@ -437,8 +434,8 @@ impl<'p> Loader<'p, '_, '_> {
         field: &FieldPlan,
         info: Info,
         first: Addr,
-        n: i32,
-        size: i32,
+        n: i64,
+        size: i64,
     ) -> Option<Result<(), Error>> {
         let w = info.scalar_width()?;
         let plain = !matches!(
@@ -454,10 +451,13 @@ impl<'p> Loader<'p, '_, '_> {
             return None;
         }
         let w = w as usize;
-        let avail = ((self.input.len() - self.pos) / w).min(n as usize);
-        self.before_write(first, (w * n as usize) as u64);
+        let n = usize::try_from(n).ok()?;
+        let total = w.checked_mul(n)? as u64;
+        self.heap.read(first, total).ok()?;
+        let avail = ((self.input.len() - self.pos) / w).min(n);
+        self.before_write(first, total);
         let src = &self.input[self.pos..];
-        let dst = self.heap.slice_mut(first, (w * n as usize) as u64).ok()?;
+        let dst = self.heap.slice_mut(first, total).ok()?;
         let whole = avail * w;
         match w {
             1 if info == Info::Bool => dst[..whole]
@@ -470,7 +470,7 @@ impl<'p> Loader<'p, '_, '_> {
             _ => swap::<8>(&mut dst[..whole], &src[..whole]),
         }
         self.pos += whole;
-        if avail == n as usize {
+        if avail == n {
             return Some(Ok(()));
         }
         // The first incomplete element reads its bytes then zeros, is stored,
@@ -486,7 +486,7 @@ impl<'p> Loader<'p, '_, '_> {
             .write(elem_at, &bytes[..w])
             .expect("inside the range checked above");
         if field.array {
-            self.path.push(Seg::Index(avail as i32));
+            self.path.push(Seg::Index(avail as i64));
         }
         Some(Err(self.err_at(ErrorKind::Eof, self.input.len())))
     }
@@ -496,10 +496,10 @@ impl<'p> Loader<'p, '_, '_> {
         &mut self,
         field: &FieldPlan,
         slot: Addr,
-        size: i32,
-        n: i32,
+        size: i64,
+        n: i64,
     ) -> Result<(), Error> {
-        let (size, n) = (size as i64 as u64, n as i64 as u64);
+        let (size, n) = (size as u64, n as u64);
         let new = match field.alloc {
             Alloc::None => return Ok(()),
             Alloc::GMalloc => {
@@ -562,7 +562,7 @@ impl<'p> Loader<'p, '_, '_> {
         &mut self,
         field: &FieldPlan,
         ptr: Addr,
-        size: i32,
+        size: i64,
     ) -> Result<Option<Addr>, Error> {
         let read_ptr = |s: &Self, at| s.heap.read_ptr(at).map_err(|e| s.err(ErrorKind::Memory(e)));
         match field.slots {
@@ -573,7 +573,7 @@ impl<'p> Loader<'p, '_, '_> {
                 Ok(Some(ptr))
             }
             Slots::DynamicDirect => Ok(Some(ptr)),
-            Slots::Nullptr10 => {
+            Slots::NullptrPlaceholder => {
                 let curr = read_ptr(self, ptr)?;
                 if curr == 0 && size != 0 {
                     let at = self.pos;
@@ -585,7 +585,10 @@ impl<'p> Loader<'p, '_, '_> {
                 }
                 Ok(Some(curr))
             }
-            Slots::Marker11 { dynamic } => {
+            Slots::Marker {
+                dynamic,
+                over_non_null: OverNonNull::Assert,
+            } => {
                 let slot = read_ptr(self, ptr)?;
                 if dynamic && slot != 0 {
                     return Err(self.err(ErrorKind::AutoAllocSlotNotNull { slot }));
@@ -599,7 +602,10 @@ impl<'p> Loader<'p, '_, '_> {
                 let new = self.alloc_element(field, ptr)?;
                 Ok((new != 0).then_some(new))
             }
-            Slots::MarkerCombo { dynamic } => {
+            Slots::Marker {
+                dynamic,
+                over_non_null: OverNonNull::Allocate,
+            } => {
                 let slot = read_ptr(self, ptr)?;
                 if !dynamic && slot != 0 {
                     return Ok(Some(slot));
@@ -654,7 +660,7 @@ impl<'p> Loader<'p, '_, '_> {
         Ok(new)
     }
 
-    fn load_value(&mut self, field: &'p FieldPlan, pv: Addr, size: i32) -> Result<(), Error> {
+    fn load_value(&mut self, field: &'p FieldPlan, pv: Addr, size: i64) -> Result<(), Error> {
         match &field.elem {
             Elem::Struct {
                 plan,
@@ -676,12 +682,12 @@ impl<'p> Loader<'p, '_, '_> {
     }
 
     /// `info->get` for one element.
-    fn get(&mut self, info: Info, pv: Addr, size: i32) -> Result<(), Error> {
+    fn get(&mut self, info: Info, pv: Addr, size: i64) -> Result<(), Error> {
         let at = self.pos;
         let mem = |s: &Self, e| s.err_at(ErrorKind::Memory(e), at);
         let Some(w) = info.scalar_width() else {
             let size = u64::try_from(size)
-                .map_err(|_| self.err_at(ErrorKind::NegativeSize(size as i64), at))?;
+                .map_err(|_| self.err_at(ErrorKind::NegativeSize(size), at))?;
             let take = (size as usize).min(self.input.len() - self.pos);
             if info == Info::Buffer {
                 self.before_write(pv, size);

@@ -1,7 +1,10 @@
 //! Compiling a description into a flat plan: every flag question of a
 //! dialect is answered once, here, so save and load only follow data.
 
-use vmstate_reference::{Dialect, Field, Flag, Info, Test, Vmsd};
+use vmstate_reference::{
+    CountRead, Dialect, Dynamic, Field, Flag, Info, NullEntry, PointerStride, Test, VbufferSize,
+    VmsAlloc, Vmsd,
+};
 
 /// A compiled `VMStateDescription`.
 #[derive(Debug, Clone)]
@@ -39,30 +42,29 @@ pub enum Exists {
 /// `vmstate_n_elems`, decided per dialect.
 #[derive(Debug, Clone, Copy)]
 pub enum Count {
-    Fixed(i32),
-    /// A member of `width` bytes; `checked` widths come from
-    /// `num_indirect.size` and may be invalid.
-    Member {
-        offset: u64,
-        width: u8,
-        checked: bool,
-    },
+    /// Already widened the dialect's way.
+    Fixed(i64),
+    /// A C `int` read from a member of the VARRAY flag's type.
+    IntMember { offset: u64, width: u8 },
+    /// `vmstate_read_from_offset(&num_indirect)`: unsigned, any width
+    /// but 1, 2, 4 and 8 aborts.
+    UnsignedMember { offset: u64, width: u8 },
 }
 
 /// `vmstate_size`, decided per dialect.
 #[derive(Debug, Clone, Copy)]
 pub enum SizeRule {
-    Fixed(i32),
-    /// qemu-10.x/alloc-combo: int32 member, wrapping multiply.
-    LegacyMember {
-        offset: u64,
-        multiply: Option<i32>,
-    },
-    /// qemu-11.1: unsigned member of `width`, checked multiply, fits int.
-    HardenedMember {
+    /// Already widened the dialect's way.
+    Fixed(i64),
+    /// C `int` sizes: int32 member, wrapping multiply.
+    LegacyMember { offset: u64, multiply: Option<i32> },
+    /// Unsigned member of `width`; `checked`: an overflowing multiply
+    /// fails the load, otherwise it wraps.
+    UnsignedMember {
         offset: u64,
         width: u8,
         multiply: Option<u64>,
+        checked: bool,
     },
 }
 
@@ -82,14 +84,26 @@ pub enum Slots {
     /// `base + size * i`; `null_check`: qemu-10.x's `!curr_elem && size`
     /// assertion applies.
     Direct { null_check: bool },
-    /// qemu-10.x: slots hold pointers; NULL with size != 0 is a nullptr marker.
-    Nullptr10,
-    /// qemu-11.1: ptr markers; `dynamic` = AUTO_ALLOC.
-    Marker11 { dynamic: bool },
-    /// alloc-combo: ptr markers; `dynamic` = ARRAY_OF_POINTER|ALLOC.
-    MarkerCombo { dynamic: bool },
+    /// Slots hold pointers; NULL with size != 0 is a nullptr placeholder.
+    NullptrPlaceholder,
+    /// Slots hold pointers with ptr markers; `dynamic`: the loader
+    /// allocates elements (AUTO_ALLOC or ARRAY_OF_POINTER|ALLOC).
+    Marker {
+        dynamic: bool,
+        over_non_null: OverNonNull,
+    },
     /// Not an array of pointers, but AUTO_ALLOC-style markers anyway.
     DynamicDirect,
+}
+
+/// What a marker load does when the destination slot is already non-NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverNonNull {
+    /// `assert(!auto_alloc || *pptr == NULL)`; a plain slot loads in place.
+    Assert,
+    /// RFC 13/17 `vmstate_next`: a dynamic slot is allocated over; a plain
+    /// slot loads in place with no marker.
+    Allocate,
 }
 
 /// What one element is.
@@ -114,6 +128,7 @@ pub struct FieldPlan {
     pub exists: Exists,
     pub must_exist: bool,
     pub count: Count,
+    /// `VMS_MULTIPLY_ELEMENTS` over a member count.
     pub multiply_elements: Option<i32>,
     pub size: SizeRule,
     pub pointer: bool,
@@ -160,78 +175,108 @@ pub fn compile(d: Dialect, vmsd: &Vmsd) -> VmsdPlan {
 
 fn compile_field(d: Dialect, f: &Field) -> FieldPlan {
     let has = |flag| d.has(f.flags, flag);
+    let facts = d.facts();
     let aop = has(Flag::ArrayOfPointer);
-    let count = if has(Flag::MustExist) && has(Flag::NoState) {
-        Count::Fixed(0)
-    } else if has(Flag::Array) {
-        Count::Fixed(f.num)
-    } else if has(Flag::Varray) {
-        Count::Member {
-            offset: f.num_indirect.offset,
-            width: f.num_indirect.size,
-            checked: true,
+    let varray = [
+        (Flag::Varray, 0),
+        (Flag::VarrayInt32, 4),
+        (Flag::VarrayUint32, 4),
+        (Flag::VarrayUint16, 2),
+        (Flag::VarrayUint8, 1),
+    ]
+    .into_iter()
+    .find(|&(flag, _)| has(flag));
+    let unsigned = |n: u64| n.min(i64::MAX as u64) as i64;
+    let (count, multiply_elements) = match facts.count {
+        CountRead::CInt => {
+            let count = if has(Flag::Array) {
+                Count::Fixed(f.num as i64)
+            } else if let Some((_, width)) = varray {
+                Count::IntMember {
+                    offset: f.num_indirect.offset,
+                    width,
+                }
+            } else {
+                Count::Fixed(1)
+            };
+            let multiply = has(Flag::MultiplyElements).then_some(f.num);
+            if let (Count::Fixed(n), Some(m)) = (count, multiply) {
+                (Count::Fixed((n as i32).wrapping_mul(m) as i64), None)
+            } else {
+                (count, multiply)
+            }
         }
-    } else if has(Flag::VarrayInt32) || has(Flag::VarrayUint32) {
-        Count::Member {
-            offset: f.num_indirect.offset,
-            width: 4,
-            checked: false,
+        CountRead::MemberWidth => {
+            let count = if has(Flag::Array) {
+                Count::Fixed(unsigned(f.num as i64 as u64))
+            } else if varray.is_some() {
+                Count::UnsignedMember {
+                    offset: f.num_indirect.offset,
+                    width: f.num_indirect.size,
+                }
+            } else if has(Flag::MustExist) && has(Flag::NoState) {
+                Count::Fixed(0)
+            } else {
+                Count::Fixed(1)
+            };
+            let multiply = has(Flag::MultiplyElements).then_some(f.num);
+            match (count, multiply) {
+                (Count::Fixed(n), Some(m)) => (
+                    Count::Fixed(unsigned((n as u64).wrapping_mul(m as i64 as u64))),
+                    None,
+                ),
+                _ => (count, multiply),
+            }
         }
-    } else if has(Flag::VarrayUint16) {
-        Count::Member {
-            offset: f.num_indirect.offset,
-            width: 2,
-            checked: false,
-        }
-    } else if has(Flag::VarrayUint8) {
-        Count::Member {
-            offset: f.num_indirect.offset,
-            width: 1,
-            checked: false,
-        }
-    } else {
-        Count::Fixed(1)
     };
-    // VMS_NO_STATE|VMS_MUST_EXIST short-circuits the multiply too
-    let no_state = has(Flag::MustExist) && has(Flag::NoState);
-    let multiply_elements = (has(Flag::MultiplyElements) && !no_state).then_some(f.num);
+    let int_sizes = facts.vbuffer_size == VbufferSize::Int32Wrapping;
     let size = if has(Flag::Vbuffer) {
         let multiply = has(Flag::Multiply);
-        match d {
-            Dialect::Qemu11_1 => SizeRule::HardenedMember {
-                offset: f.size_indirect.offset,
-                width: f.size_indirect.size,
-                multiply: multiply.then_some(f.size),
-            },
-            _ => SizeRule::LegacyMember {
+        match facts.vbuffer_size {
+            VbufferSize::Int32Wrapping => SizeRule::LegacyMember {
                 offset: f.size_indirect.offset,
                 multiply: multiply.then_some(f.size as i32),
             },
+            VbufferSize::UnsignedWrapping | VbufferSize::UnsignedChecked => {
+                SizeRule::UnsignedMember {
+                    offset: f.size_indirect.offset,
+                    width: f.size_indirect.size,
+                    multiply: multiply.then_some(f.size),
+                    checked: facts.vbuffer_size == VbufferSize::UnsignedChecked,
+                }
+            }
         }
-    } else if aop && d != Dialect::Qemu10 {
-        SizeRule::Fixed(vmstate_reference::POINTER_SIZE as i32)
+    } else if aop && facts.pointer_stride == PointerStride::HostPointer {
+        SizeRule::Fixed(vmstate_reference::POINTER_SIZE as i64)
+    } else if int_sizes {
+        SizeRule::Fixed(f.size as i32 as i64)
     } else {
-        SizeRule::Fixed(f.size as i32)
+        SizeRule::Fixed(unsigned(f.size))
     };
-    let alloc = match d {
+    let combo = facts.dynamic == Dynamic::ArrayOfPointerAlloc;
+    let alloc = match facts.vms_alloc {
         _ if !(has(Flag::Pointer) && has(Flag::Alloc)) => Alloc::None,
-        Dialect::Qemu10 => Alloc::GMalloc,
-        Dialect::AllocCombo if aop => Alloc::None,
-        Dialect::AllocCombo => Alloc::GMalloc,
-        Dialect::Qemu11_1 => Alloc::GTryMalloc,
+        _ if combo && aop => Alloc::None,
+        VmsAlloc::GMalloc => Alloc::GMalloc,
+        VmsAlloc::GTryMallocChecked => Alloc::GTryMalloc,
     };
-    let dynamic = match d {
-        Dialect::Qemu10 => false,
-        Dialect::Qemu11_1 => has(Flag::ArrayOfPointerAutoAlloc),
-        Dialect::AllocCombo => aop && has(Flag::Alloc),
+    let dynamic = match facts.dynamic {
+        Dynamic::None => false,
+        Dynamic::AutoAllocFlag => has(Flag::ArrayOfPointerAutoAlloc),
+        Dynamic::ArrayOfPointerAlloc => aop && has(Flag::Alloc),
     };
-    let slots = match (d, aop) {
-        (Dialect::Qemu10, true) => Slots::Nullptr10,
-        (Dialect::Qemu10, false) => Slots::Direct { null_check: true },
-        (Dialect::Qemu11_1, true) => Slots::Marker11 { dynamic },
-        (Dialect::AllocCombo, true) => Slots::MarkerCombo { dynamic },
+    let slots = match (facts.null_entry, aop) {
+        (NullEntry::Nullptr, true) => Slots::NullptrPlaceholder,
+        (NullEntry::Nullptr, false) => Slots::Direct { null_check: true },
+        (NullEntry::PtrMarker, true) => Slots::Marker {
+            dynamic,
+            over_non_null: match facts.dynamic {
+                Dynamic::ArrayOfPointerAlloc => OverNonNull::Allocate,
+                Dynamic::None | Dynamic::AutoAllocFlag => OverNonNull::Assert,
+            },
+        },
         (_, false) if dynamic => Slots::DynamicDirect,
-        (_, false) => Slots::Direct { null_check: false },
+        (NullEntry::PtrMarker, false) => Slots::Direct { null_check: false },
     };
     let array = [
         Flag::Array,

@@ -99,12 +99,12 @@ impl<'p> Saver<'p, '_> {
                 .heap
                 .read_ptr(first)
                 .map_err(|e| self.err(ErrorKind::Memory(e)))?;
-            if first == 0 && n > 0 && size != 0 {
+            if first == 0 && n != 0 && size != 0 {
                 return Err(self.err(ErrorKind::NullPointerBase { n_elems: n }));
             }
         }
         if size < 0 && n > 0 {
-            return Err(self.err(ErrorKind::NegativeSize(size as i64)));
+            return Err(self.err(ErrorKind::NegativeSize(size)));
         }
         if n <= 0 {
             return Ok(());
@@ -118,16 +118,16 @@ impl<'p> Saver<'p, '_> {
         }
         let table = match field.slots {
             // A pointer table is read once, not slot by slot.
-            Slots::Nullptr10 | Slots::Marker11 { .. } | Slots::MarkerCombo { .. } if size == 8 => {
-                self.heap.read(first, 8 * n as u64).ok()
-            }
+            Slots::NullptrPlaceholder | Slots::Marker { .. } if size == 8 => (n as u64)
+                .checked_mul(8)
+                .and_then(|len| self.heap.read(first, len).ok()),
             _ => None,
         };
         let slots = table.map(|t| t.as_chunks::<8>().0);
         let start = match (slots, field.slots, &field.elem) {
             (
                 Some(slots),
-                Slots::Marker11 { dynamic: true } | Slots::MarkerCombo { dynamic: true },
+                Slots::Marker { dynamic: true, .. },
                 Elem::Struct {
                     flat: Some(flat),
                     plan,
@@ -160,11 +160,11 @@ impl<'p> Saver<'p, '_> {
     /// marker per slot, the struct from one slice after each `31`. Returns
     /// how many slots it did; the rest (a slot whose memory or the element
     /// limit needs the precise path) go through `save_element`.
-    fn dynamic_flat_run(&mut self, slots: &[[u8; 8]], flat: &Flat) -> i32 {
+    fn dynamic_flat_run(&mut self, slots: &[[u8; 8]], flat: &Flat) -> i64 {
         for (i, slot) in slots.iter().enumerate() {
             let curr = u64::from_le_bytes(*slot);
             if self.elements + 1 + flat.elements > self.limits.max_elements {
-                return i as i32;
+                return i as i64;
             }
             if curr == 0 {
                 self.out.push(marker(false));
@@ -173,12 +173,12 @@ impl<'p> Saver<'p, '_> {
                 self.out.push(marker(true));
                 if !self.save_flat(flat, curr) {
                     self.out.truncate(before);
-                    return i as i32;
+                    return i as i64;
                 }
             }
             self.elements += 1;
         }
-        slots.len() as i32
+        slots.len() as i64
     }
 
     /// A flat struct from one slice of memory; false (nothing written)
@@ -200,14 +200,17 @@ impl<'p> Saver<'p, '_> {
 
     /// A dense run of plain scalars, converted to big-endian in one pass.
     /// False (nothing written) when the fast path does not apply.
-    fn bulk_scalars(&mut self, info: Info, first: Addr, n: i32, size: i32) -> bool {
+    fn bulk_scalars(&mut self, info: Info, first: Addr, n: i64, size: i64) -> bool {
         let Some(w) = info.scalar_width() else {
             return false;
         };
         if size as u64 != w || first == 0 {
             return false;
         }
-        let Ok(src) = self.heap.read(first, w * n as u64) else {
+        let Some(Ok(src)) = w
+            .checked_mul(n as u64)
+            .map(|len| self.heap.read(first, len))
+        else {
             return false;
         };
         emit(&mut self.out, src, w, info == Info::Bool);
@@ -219,7 +222,7 @@ impl<'p> Saver<'p, '_> {
         field: &'p FieldPlan,
         slot: Addr,
         cached: Option<u64>,
-        size: i32,
+        size: i64,
     ) -> Result<(), Error> {
         let read_slot = |s: &Self| match cached {
             Some(p) => Ok(p),
@@ -235,7 +238,7 @@ impl<'p> Saver<'p, '_> {
                 }
                 self.save_value(field, slot, size)
             }
-            Slots::Nullptr10 => {
+            Slots::NullptrPlaceholder => {
                 let curr = read_slot(self)?;
                 if curr == 0 && size != 0 {
                     self.out.push(vmstate_reference::MARKER_NULL);
@@ -244,7 +247,7 @@ impl<'p> Saver<'p, '_> {
                     self.save_value(field, curr, size)
                 }
             }
-            Slots::Marker11 { dynamic } | Slots::MarkerCombo { dynamic } => {
+            Slots::Marker { dynamic, .. } => {
                 let curr = read_slot(self)?;
                 if dynamic || curr == 0 {
                     self.out.push(marker(curr != 0));
@@ -252,21 +255,21 @@ impl<'p> Saver<'p, '_> {
                     self.save_value(field, curr, size)?;
                 }
                 if dynamic && curr != 0 {
-                    self.save_value(field, curr, field.field_size as i32)?;
+                    self.save_value(field, curr, field.field_size.min(i64::MAX as u64) as i64)?;
                 }
                 Ok(())
             }
             Slots::DynamicDirect => {
                 self.out.push(marker(slot != 0));
                 if slot != 0 {
-                    self.save_value(field, slot, field.field_size as i32)?;
+                    self.save_value(field, slot, field.field_size.min(i64::MAX as u64) as i64)?;
                 }
                 Ok(())
             }
         }
     }
 
-    fn save_value(&mut self, field: &'p FieldPlan, pv: Addr, size: i32) -> Result<(), Error> {
+    fn save_value(&mut self, field: &'p FieldPlan, pv: Addr, size: i64) -> Result<(), Error> {
         match &field.elem {
             Elem::Struct {
                 plan,
@@ -287,7 +290,7 @@ impl<'p> Saver<'p, '_> {
     }
 
     /// `info->put` for one element.
-    fn put(&mut self, info: Info, pv: Addr, size: i32) -> Result<(), Error> {
+    fn put(&mut self, info: Info, pv: Addr, size: i64) -> Result<(), Error> {
         let mem = |s: &Self, e| s.err(ErrorKind::Memory(e));
         if let Some(w) = info.scalar_width() {
             let src = self.heap.read(pv, w).map_err(|e| mem(self, e))?;
@@ -298,8 +301,7 @@ impl<'p> Saver<'p, '_> {
             }
             return Ok(());
         }
-        let size =
-            u64::try_from(size).map_err(|_| self.err(ErrorKind::NegativeSize(size as i64)))?;
+        let size = u64::try_from(size).map_err(|_| self.err(ErrorKind::NegativeSize(size)))?;
         self.room(size)?;
         if info == Info::Buffer {
             let src = self.heap.read(pv, size).map_err(|e| mem(self, e))?;

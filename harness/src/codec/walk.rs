@@ -9,7 +9,7 @@ use vmstate_reference::{Addr, Error, ErrorKind, Heap};
 #[derive(Debug, Clone, Copy)]
 pub enum Seg<'p> {
     Field(&'p str),
-    Index(i32),
+    Index(i64),
     Suffix(&'p str),
 }
 
@@ -31,7 +31,7 @@ impl<'p> Path<'p> {
         self.segs.push(s);
     }
     /// Replaces the index of the innermost `Seg::Index`.
-    pub fn set_index(&mut self, i: i32) {
+    pub fn set_index(&mut self, i: i64) {
         if let Some(Seg::Index(last)) = self.segs.last_mut() {
             *last = i;
         }
@@ -71,48 +71,62 @@ pub fn exists(
     }
 }
 
-/// `vmstate_n_elems`
-pub fn n_elems(field: &FieldPlan, heap: &Heap, opaque: Addr) -> Result<i32, ErrorKind> {
-    let n = match field.count {
-        Count::Fixed(n) => n,
-        Count::Member {
-            offset,
-            width,
-            checked,
-        } => {
-            if checked && !matches!(width, 1 | 2 | 4 | 8) {
+/// `vmstate_n_elems`, widened to `i64` (saturating, as the reference does).
+pub fn n_elems(field: &FieldPlan, heap: &Heap, opaque: Addr) -> Result<i64, ErrorKind> {
+    let raw = match field.count {
+        Count::Fixed(n) => return Ok(n),
+        Count::IntMember { offset, width } => {
+            let v = read_le(heap, opaque.wrapping_add(offset), width)?;
+            let n = if width == 4 {
+                v as u32 as i32
+            } else {
+                v as i32
+            };
+            return Ok(match field.multiply_elements {
+                Some(m) => n.wrapping_mul(m) as i64,
+                None => n as i64,
+            });
+        }
+        Count::UnsignedMember { offset, width } => {
+            if !matches!(width, 1 | 2 | 4 | 8) {
                 return Err(ErrorKind::BadIndirectWidth(width));
             }
-            read_le(heap, opaque.wrapping_add(offset), width)? as i32
+            read_le(heap, opaque.wrapping_add(offset), width)?
         }
     };
-    Ok(match field.multiply_elements {
-        Some(m) => n.wrapping_mul(m),
-        None => n,
-    })
+    let n = match field.multiply_elements {
+        Some(m) => raw.wrapping_mul(m as i64 as u64),
+        None => raw,
+    };
+    Ok(n.min(i64::MAX as u64) as i64)
 }
 
-/// `vmstate_size`
-pub fn size(field: &FieldPlan, heap: &Heap, opaque: Addr) -> Result<i32, ErrorKind> {
+/// `vmstate_size`, widened to `i64`.
+pub fn size(field: &FieldPlan, heap: &Heap, opaque: Addr) -> Result<i64, ErrorKind> {
     match field.size {
         SizeRule::Fixed(s) => Ok(s),
         SizeRule::LegacyMember { offset, multiply } => {
             let v = read_le(heap, opaque.wrapping_add(offset), 4)? as u32 as i32;
-            Ok(multiply.map_or(v, |m| v.wrapping_mul(m)))
+            Ok(multiply.map_or(v, |m| v.wrapping_mul(m)) as i64)
         }
-        SizeRule::HardenedMember {
+        SizeRule::UnsignedMember {
             offset,
             width,
             multiply,
+            checked,
         } => {
             if !matches!(width, 1 | 2 | 4 | 8) {
                 return Err(ErrorKind::BadIndirectWidth(width));
             }
             let mut v = read_le(heap, opaque.wrapping_add(offset), width)?;
             if let Some(m) = multiply {
-                v = v.checked_mul(m).ok_or(ErrorKind::SizeOverflow)?;
+                v = if checked {
+                    v.checked_mul(m).ok_or(ErrorKind::SizeOverflow)?
+                } else {
+                    v.wrapping_mul(m)
+                };
             }
-            i32::try_from(v).map_err(|_| ErrorKind::SizeOverflow)
+            Ok(v.min(i64::MAX as u64) as i64)
         }
     }
 }
@@ -126,6 +140,6 @@ fn read_le(heap: &Heap, addr: Addr, width: u8) -> Result<u64, ErrorKind> {
 
 /// The element count as a loop bound, and the stride, with the checks
 /// both directions make before the element loop.
-pub fn stride_at(base: Addr, size: i32, i: i32) -> Addr {
+pub fn stride_at(base: Addr, size: i64, i: i64) -> Addr {
     base.wrapping_add((size as u64).wrapping_mul(i as u64))
 }
