@@ -40,7 +40,7 @@ install_qemu() {
     M=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources)
     echo "deb $M bookworm-backports main" | $SUDO tee /etc/apt/sources.list.d/backports.list >/dev/null
     $SUDO apt-get update -qq
-    # shellcheck disable=SC2086
+    # shellcheck disable=SC2046,SC2086
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         -t bookworm-backports $(for p in $PKGS; do printf '%s=%s ' "$p" "$WANT"; done)
     have_qemu

@@ -60,6 +60,7 @@ in_chroot() {
 have_qemu() {
     [ -x "$CHROOT/usr/bin/dpkg-query" ] || return 1
     for p in $PKGS; do
+        # shellcheck disable=SC2016
         v=$(in_chroot dpkg-query -W -f '${Version}' "$p" 2>/dev/null || true)
         [ "$v" = "$WANT" ] || return 1
     done
