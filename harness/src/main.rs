@@ -31,6 +31,9 @@ enum Command {
         /// Case files or directories (default: corpus/vectors).
         #[arg(default_value = "corpus/vectors")]
         paths: Vec<PathBuf>,
+        /// The model engine to run them on: reference or optimized.
+        #[arg(long, default_value = "reference")]
+        engine: String,
     },
     /// Replay the QEMU leak findings (case files whose names start with a
     /// finding); one FOUND/FAIL entry per case, with the QEMU code responsible.
@@ -73,7 +76,13 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Case { paths } => exit(cli::case::run_cases(&paths)),
+        Command::Case { paths, engine } => match vmstate_harness::engine::model(&engine) {
+            Some(engine) => exit(cli::case::run_cases(&paths, engine.as_ref())),
+            None => {
+                eprintln!("error: unknown engine {engine:?} (reference, optimized)");
+                ExitCode::from(2)
+            }
+        },
         Command::Findings { paths } => exit(cli::findings::run_findings(&paths)),
         Command::Analyze { file, desc, hex } => {
             match cli::analyze::analyze(&file, desc, hex.as_deref()) {

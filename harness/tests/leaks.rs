@@ -181,7 +181,7 @@ fn every_finding_reproduces() {
     // The finding files are ordinary case files too.
     let plain: Vec<_> = files
         .iter()
-        .flat_map(|f| case::run_file(f, &case::Reference))
+        .flat_map(|f| case::run_file(f, &vmstate_harness::engine::Reference))
         .filter(|r| r.failure.is_some())
         .collect();
     assert!(plain.is_empty(), "{plain:#?}");

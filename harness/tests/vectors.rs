@@ -1,12 +1,12 @@
 //! Replays every case file in corpus/vectors through both codecs.
 
 use std::path::Path;
-use vmstate_harness::case::{self, Codec, Reference};
-use vmstate_harness::codec::Optimized;
+use vmstate_harness::case;
+use vmstate_harness::engine::{Engine, Optimized, Reference};
 use vmstate_reference::Dialect;
 
 /// Runs every vector on `codec`; fails listing every failed case.
-fn replay(codec: &dyn Codec) {
+fn replay(codec: &dyn Engine) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/vectors");
     let files = case::case_files(&dir).expect("corpus/vectors is readable");
     assert!(!files.is_empty(), "no case files in {}", dir.display());

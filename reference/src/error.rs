@@ -148,6 +148,58 @@ impl ErrorKind {
         }
     }
 
+    /// The outcome of the kind whose [`code`](Self::code) (or `vmstate_check`
+    /// rule name) is `code`, as case files name it; None if unknown.
+    pub fn outcome_of_code(code: &str) -> Option<Outcome> {
+        use ErrorKind::*;
+        let probe = match code {
+            "Eof" => Eof,
+            "VersionTooNew" => VersionTooNew {
+                incoming: 0,
+                local: 0,
+            },
+            "VersionTooOld" => VersionTooOld {
+                incoming: 0,
+                minimum: 0,
+            },
+            "InputValidationFailed" => InputValidationFailed,
+            "SubsectionNotFound" => SubsectionNotFound {
+                name: String::new(),
+            },
+            "UnexpectedPtrMarker" => UnexpectedPtrMarker(0),
+            "NullptrMarkerExpected" => NullptrMarkerExpected(0),
+            "NotEqual" => NotEqual {
+                info: "",
+                local: 0,
+                incoming: 0,
+            },
+            "Int32LeOutOfRange" => Int32LeOutOfRange {
+                incoming: 0,
+                local: 0,
+            },
+            "AllocFailed" => AllocFailed { size: 0 },
+            "SizeOverflow" => SizeOverflow,
+            "TerminatorNotEnd" => TerminatorNotEnd { flags: 0 },
+            "NullPointerBase" => NullPointerBase { n_elems: 0 },
+            "AutoAllocSlotNotNull" => AutoAllocSlotNotNull { slot: 0 },
+            "ValidMarkerWithoutAutoAlloc" => ValidMarkerWithoutAutoAlloc,
+            "NullElementNotArrayOfPointer" => NullElementNotArrayOfPointer,
+            "MustExistOnSave" => MustExistOnSave,
+            "GMallocAbort" => GMallocAbort { size: 0 },
+            "Memory" => Memory(HeapError::NullDeref { addr: 0 }),
+            "NegativeSize" => NegativeSize(0),
+            "BadIndirectWidth" => BadIndirectWidth(0),
+            "MissingInfo" => MissingInfo,
+            "MissingVmsd" => MissingVmsd,
+            "ElementLimit" => ElementLimit(0),
+            "OutputLimit" => OutputLimit(0),
+            // vmstate_check rules, and the generic code
+            _ => return Some(Outcome::Abort).filter(|_| code == "Check" || is_check_rule(code)),
+        };
+        debug_assert_eq!(probe.code(), code);
+        Some(probe.outcome())
+    }
+
     /// How QEMU itself ends up in this situation.
     pub fn outcome(&self) -> Outcome {
         use ErrorKind::*;
@@ -264,4 +316,21 @@ impl Error {
             path: path.into(),
         }
     }
+}
+
+fn is_check_rule(name: &str) -> bool {
+    use CheckRule::*;
+    [
+        NotEndingWithVmsEnd,
+        SubsectionPrefix,
+        AutoAllocNeedsSize,
+        ArrayOfPointerHasSize,
+        ArrayOfPointerNeedsArray,
+        AutoAllocNeedsArrayOfPointer,
+        VarrayNeedsNumIndirect,
+        VbufferNeedsSizeIndirect,
+        StructWithoutVmsd,
+    ]
+    .iter()
+    .any(|r| format!("{r:?}") == name)
 }

@@ -7,7 +7,7 @@ pub mod run;
 pub mod spec;
 pub mod value;
 
-pub use run::{CaseResult, Codec, Reference, run_case_file, run_file};
+pub use run::{CaseResult, run_case_file, run_file};
 
 use std::path::{Path, PathBuf};
 

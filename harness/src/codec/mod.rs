@@ -8,7 +8,6 @@ pub mod plan;
 mod save;
 mod walk;
 
-use crate::case::Codec;
 pub use load::STRICT_SLACK;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use vmstate_reference::{Addr, Dialect, Error, Heap, Limits, Vmsd};
@@ -86,25 +85,5 @@ impl Compiled {
     /// [`STRICT_SLACK`].
     pub fn strict_alloc_ratio(&self) -> u64 {
         load::alloc_ratio(&self.plan)
-    }
-}
-
-/// The optimized codec as a [`Codec`] (compiles on every call).
-pub struct Optimized;
-
-impl Codec for Optimized {
-    fn save(&self, d: Dialect, vmsd: &Vmsd, heap: &Heap, opaque: Addr) -> Result<Vec<u8>, Error> {
-        Compiled::new(d, vmsd).save(heap, opaque)
-    }
-    fn load(
-        &self,
-        d: Dialect,
-        vmsd: &Vmsd,
-        heap: &mut Heap,
-        opaque: Addr,
-        version: i32,
-        stream: &[u8],
-    ) -> Result<usize, Error> {
-        Compiled::new(d, vmsd).load(heap, opaque, version, stream)
     }
 }
