@@ -1,6 +1,7 @@
 //! The property campaign `vmstate-harness check` runs: every oracle, fed
 //! from seeded random bytes through the same generators proptest uses.
 
+use crate::engine::{Engine, Optimized, Reference};
 use crate::generate::{self, GenCase, RawVmsd};
 use crate::oracle::{self, Failure, Mutation};
 use arbitrary::{Arbitrary, Unstructured};
@@ -14,10 +15,31 @@ pub enum Outcome {
     Fail(Box<Failure>),
 }
 
+/// What a property runs on: the dialect to generate in (any when None)
+/// and the engines to compare (the two models, then any QEMU).
+pub struct Ctx {
+    pub dialect: Option<Dialect>,
+    pub engines: Vec<Box<dyn Engine>>,
+}
+
+impl Ctx {
+    /// The two models, in any dialect.
+    pub fn models() -> Ctx {
+        Ctx {
+            dialect: None,
+            engines: vec![Box::new(Reference), Box::new(Optimized)],
+        }
+    }
+
+    pub fn engines(&self) -> Vec<&dyn Engine> {
+        self.engines.iter().map(|e| e.as_ref()).collect()
+    }
+}
+
 /// A property of the campaign.
 pub struct Property {
     pub name: &'static str,
-    pub run: fn(&mut Unstructured, Option<Dialect>) -> arbitrary::Result<Outcome>,
+    pub run: fn(&mut Unstructured, &Ctx) -> arbitrary::Result<Outcome>,
 }
 
 fn gen_case(u: &mut Unstructured, d: Option<Dialect>) -> arbitrary::Result<GenCase> {
@@ -41,27 +63,37 @@ fn optional(r: Option<Result<(), Failure>>) -> Outcome {
 /// Every property, in the order the table prints them.
 pub const PROPERTIES: &[Property] = &[
     Property {
-        name: "save: reference == optimized",
-        run: |u, d| Ok(outcome(oracle::save_agrees(&gen_case(u, d)?))),
+        name: "save: every engine gives the same bytes",
+        run: |u, c| {
+            let case = gen_case(u, c.dialect)?;
+            Ok(outcome(oracle::save_agrees_with(&case, &c.engines())))
+        },
     },
     Property {
-        name: "load: reference == optimized (mutated streams)",
-        run: |u, d| {
-            let case = gen_case(u, d)?;
-            Ok(outcome(oracle::load_agrees(
+        name: "load: same outcome, state, allocations (mutated)",
+        run: |u, c| {
+            let case = gen_case(u, c.dialect)?;
+            let mutation = Mutation::arbitrary(u)?;
+            Ok(outcome(oracle::load_agrees_with(
                 &case,
-                &Mutation::arbitrary(u)?,
+                &mutation,
+                &c.engines(),
             )))
         },
     },
     Property {
         name: "load(save(x)) == x",
-        run: |u, d| Ok(outcome(oracle::round_trip(&gen_case(u, d)?))),
+        run: |u, c| {
+            let case = gen_case(u, c.dialect)?;
+            Ok(outcome(oracle::round_trip_with(&case, &c.engines())))
+        },
     },
     Property {
         name: "dynamic-array dialects' bytes agree",
-        run: |u, d| {
-            if d.is_some_and(|d| d.facts().dynamic == Dynamic::None) {
+        run: |u, c| {
+            if c.dialect
+                .is_some_and(|d| d.facts().dynamic == Dynamic::None)
+            {
                 return Ok(Outcome::Skip);
             }
             Ok(optional(oracle::dynamic_wire_agrees(
@@ -79,11 +111,11 @@ pub const PROPERTIES: &[Property] = &[
     },
     Property {
         name: "vmstate_check: reference == optimized",
-        run: |u, d| {
+        run: |u, c| {
             let raw = RawVmsd::arbitrary(u)?;
             for dialect in Dialect::ALL
                 .into_iter()
-                .filter(|x| d.is_none_or(|d| d == *x))
+                .filter(|x| c.dialect.is_none_or(|d| d == *x))
             {
                 if let Err(report) = oracle::check_agrees(dialect, &raw.0) {
                     let report = format!("{report}\ndescription: {:#?}", raw.0);

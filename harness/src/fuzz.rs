@@ -121,7 +121,7 @@ pub fn differential(data: &[u8]) -> Result<(), String> {
         return Ok(());
     };
     oracle::save_agrees(&input.case).map_err(|f| f.to_string())?;
-    oracle::load_agrees_on(&input.built, &input.stream).map_err(|e| {
+    oracle::load_agrees_on(&input.built, &input.stream, &oracle::MODELS).map_err(|e| {
         format!(
             "reference and optimized load disagree\nmutation: {:?}\n{e}\ncase file:\n{}",
             input.mutation,

@@ -6,7 +6,9 @@ use crate::case::ctype::Types;
 use crate::case::run::{Prepared, prepare};
 use crate::case::spec::{CaseFile, FlagsSpec, port_to};
 use crate::case::value;
-use crate::codec::{self, Compiled};
+use crate::codec;
+use crate::engine::compare::Canonical;
+use crate::engine::{Agreement, Class, Engine, Failed, Optimized, Reference, Run, agree};
 use crate::generate::GenCase;
 use arbitrary::Arbitrary;
 use std::fmt;
@@ -54,6 +56,9 @@ pub struct Built {
     pub types: Types,
     pub src: Prepared,
     pub dest: Prepared,
+    /// The source state as the case file gives it (the shape hint for
+    /// reading any heap back).
+    pub state: serde_json::Value,
 }
 
 impl Built {
@@ -65,13 +70,15 @@ impl Built {
         let types = Types::new(&file.structs)?;
         let spec = &file.cases[0];
         let empty = serde_json::Value::Object(Default::default());
-        let src = prepare(file, &types, spec, d, spec.state.as_ref().unwrap_or(&empty))?;
+        let state = spec.state.clone().unwrap_or(empty.clone());
+        let src = prepare(file, &types, spec, d, &state)?;
         let dest = prepare(file, &types, spec, d, spec.dest.as_ref().unwrap_or(&empty))?;
         Ok(Built {
             d,
             types,
             src,
             dest,
+            state,
         })
     }
 
@@ -95,26 +102,65 @@ fn built(property: &'static str, case: &GenCase, d: Dialect) -> Result<Built, Fa
     })
 }
 
+/// The two model engines, the default of every oracle.
+pub const MODELS: [&dyn Engine; 2] = [&Reference, &Optimized];
+
+/// Every pair of `engines` that can run dialect `d`.
+fn pairs<'e>(engines: &[&'e dyn Engine], d: Dialect) -> Vec<(usize, usize)> {
+    let able: Vec<usize> = (0..engines.len())
+        .filter(|&i| engines[i].dialects().contains(&d))
+        .collect();
+    let mut out = vec![];
+    for (k, &i) in able.iter().enumerate() {
+        for &j in &able[k + 1..] {
+            out.push((i, j));
+        }
+    }
+    out
+}
+
 /// Reference and optimized save give the same bytes (or the same error).
 pub fn save_agrees(case: &GenCase) -> Result<(), Failure> {
-    const P: &str = "reference and optimized save agree";
+    save_agrees_with(case, &MODELS)
+}
+
+/// Every engine saves the same bytes, or fails the same way (exactly
+/// between models, by outcome class against QEMU).
+pub fn save_agrees_with(case: &GenCase, engines: &[&dyn Engine]) -> Result<(), Failure> {
+    const P: &str = "save: engines agree";
     let b = built(P, case, case.dialect)?;
-    let reference = b.reference_save();
-    let optimized = Compiled::new(b.d, b.vmsd()).save(&b.src.heap, b.src.opaque);
-    match (&reference, &optimized) {
-        (Ok((r, spans)), Ok(o)) if r != o => Err(fail(P, case, hex_diff(r, o, spans))),
-        (Ok(_), Ok(_)) => Ok(()),
-        (Err(r), Err(o)) if r == o => Ok(()),
-        _ => Err(fail(
-            P,
-            case,
-            format!(
-                "reference: {:?}\noptimized: {:?}",
-                reference.map(|r| r.0),
-                optimized
-            ),
-        )),
+    save_agrees_on(&b, engines).map_err(|r| fail(P, case, r))
+}
+
+/// [`save_agrees_with`] on a built case.
+pub fn save_agrees_on(b: &Built, engines: &[&dyn Engine]) -> Result<(), String> {
+    let runs: Vec<Run<Vec<u8>>> = engines
+        .iter()
+        .map(|e| {
+            if e.dialects().contains(&b.d) {
+                e.save(b.d, b.vmsd(), &b.src.heap, b.src.opaque)
+            } else {
+                Err(Failed::Lost("dialect not supported".into()))
+            }
+        })
+        .collect();
+    for (i, j) in pairs(engines, b.d) {
+        let (ei, ej) = (engines[i], engines[j]);
+        let names = format!("{} vs {} ({})", ei.name(), ej.name(), b.d);
+        match agree(&runs[i], &runs[j], ei.exact() && ej.exact()) {
+            Agreement::Differ(why) => return Err(format!("{names}: {why}")),
+            Agreement::Poisoned => {}
+            Agreement::Same => {
+                if let (Ok(x), Ok(y)) = (&runs[i], &runs[j])
+                    && x != y
+                {
+                    let spans = b.reference_save().map(|(_, s)| s).unwrap_or_default();
+                    return Err(format!("{names}: bytes differ\n{}", hex_diff(x, y, &spans)));
+                }
+            }
+        }
     }
+    Ok(())
 }
 
 /// Bytes a device payload is followed by in these oracles: `QEMU_VM_EOF`
@@ -188,95 +234,136 @@ impl Mutation {
 /// Reference and optimized load of the same bytes give the same result
 /// (value or error kind, offset and path) and the same heap, byte for byte.
 pub fn load_agrees(case: &GenCase, mutation: &Mutation) -> Result<(), Failure> {
-    const P: &str = "reference and optimized load agree";
+    load_agrees_with(case, mutation, &MODELS)
+}
+
+/// Every engine loads (a mutation of) the reference's bytes with the same
+/// outcome; models leave the same heap byte for byte, and any two engines
+/// the same destination state and the same allocations.
+pub fn load_agrees_with(
+    case: &GenCase,
+    mutation: &Mutation,
+    engines: &[&dyn Engine],
+) -> Result<(), Failure> {
+    const P: &str = "load: engines agree";
     let b = built(P, case, case.dialect)?;
     let saved = match b.reference_save() {
         Ok((bytes, _)) => bytes,
         Err(_) => vec![],
     };
     let stream = mutation.apply(&stream_of(&saved));
-    load_agrees_on(&b, &stream).map_err(|r| fail(P, case, format!("mutation {mutation:?}\n{r}")))
+    load_agrees_on(&b, &stream, engines)
+        .map_err(|r| fail(P, case, format!("mutation {mutation:?}\n{r}")))
 }
 
-/// [`load_agrees`] on given bytes.
-pub fn load_agrees_on(b: &Built, stream: &[u8]) -> Result<(), String> {
+/// [`load_agrees_with`] on given bytes.
+pub fn load_agrees_on(b: &Built, stream: &[u8], engines: &[&dyn Engine]) -> Result<(), String> {
     let version = b.dest.vmsd.version_id;
-    let mut rheap = b.dest.heap.clone();
-    let r = reference::load_state(
-        b.d,
-        &b.dest.vmsd,
-        &mut rheap,
-        b.dest.opaque,
-        version,
-        stream,
-    );
-    let mut oheap = b.dest.heap.clone();
-    let o = Compiled::new(b.d, &b.dest.vmsd).load(&mut oheap, b.dest.opaque, version, stream);
-    if r != o {
-        return Err(format!(
-            "stream {}\nreference: {r:?}\noptimized: {o:?}",
+    let runs: Vec<(Run<usize>, Heap)> = engines
+        .iter()
+        .map(|e| {
+            let mut heap = b.dest.heap.clone();
+            let r = if e.dialects().contains(&b.d) {
+                e.load(b.d, &b.dest.vmsd, &mut heap, b.dest.opaque, version, stream)
+            } else {
+                Err(Failed::Lost("dialect not supported".into()))
+            };
+            (r, heap)
+        })
+        .collect();
+    for (i, j) in pairs(engines, b.d) {
+        let (ei, ej) = (engines[i], engines[j]);
+        let ((ri, hi), (rj, hj)) = (&runs[i], &runs[j]);
+        let exact = ei.exact() && ej.exact();
+        let head = format!(
+            "{} vs {} ({})\nstream {}",
+            ei.name(),
+            ej.name(),
+            b.d,
             hex::encode(stream)
-        ));
-    }
-    if rheap != oheap {
-        return Err(format!(
-            "stream {}\nresult {r:?}\nheaps differ:\n{}",
-            hex::encode(stream),
-            heap_diff(&rheap, &oheap)
-        ));
+        );
+        match agree(ri, rj, exact) {
+            Agreement::Differ(why) => return Err(format!("{head}\n{why}")),
+            Agreement::Poisoned => continue,
+            Agreement::Same => {}
+        }
+        if exact {
+            if hi != hj {
+                return Err(format!(
+                    "{head}\nresult {ri:?}\nheaps differ:\n{}",
+                    heap_diff(hi, hj)
+                ));
+            }
+            continue;
+        }
+        if let (Ok(ci), Ok(cj)) = (ri, rj) {
+            if ci != cj {
+                return Err(format!("{head}\nconsumed {ci} vs {cj} bytes"));
+            }
+            let canon =
+                |h: &Heap| Canonical::of(h, &b.types, &b.dest.ty, b.dest.opaque, Some(&b.state));
+            if let Some(diff) = canon(hi).diff(&canon(hj)) {
+                return Err(format!("{head}\nafter the load:\n{diff}"));
+            }
+        }
     }
     Ok(())
 }
 
 /// load(save(x)) gives back x, into a destination prepared as the dialect
-/// requires; with both codecs.
+/// requires, on the reference.
 pub fn round_trip(case: &GenCase) -> Result<(), Failure> {
+    round_trip_with(case, &[&Reference])
+}
+
+/// load(save(x)) gives back x on every engine, each loading its own bytes
+/// and consuming all of them.
+pub fn round_trip_with(case: &GenCase, engines: &[&dyn Engine]) -> Result<(), Failure> {
     const P: &str = "load(save(x)) == x";
     let b = built(P, case, case.dialect)?;
-    let (saved, spans) = b
-        .reference_save()
-        .map_err(|e| fail(P, case, format!("save failed: {e}")))?;
+    for e in engines.iter().filter(|e| e.dialects().contains(&b.d)) {
+        round_trip_on(&b, *e).map_err(|r| fail(P, case, format!("{}: {r}", e.name())))?;
+    }
+    Ok(())
+}
+
+fn round_trip_on(b: &Built, e: &dyn Engine) -> Result<(), String> {
+    let spans = b.reference_save().map(|(_, s)| s).unwrap_or_default();
+    let saved = match e.save(b.d, b.vmsd(), &b.src.heap, b.src.opaque) {
+        Ok(bytes) => bytes,
+        Err(f) if e.exact() => return Err(format!("save failed: {f}")),
+        Err(_) => return Ok(()), // QEMU's save outcome is the save property's
+    };
     let stream = stream_of(&saved);
     let mut dest = b.dest.heap.clone();
     let version = b.src.vmsd.version_id;
-    let consumed = reference::load_state(
+    let consumed = match e.load(
         b.d,
         &b.dest.vmsd,
         &mut dest,
         b.dest.opaque,
         version,
         &stream,
-    )
-    .map_err(|e| {
-        fail(
-            P,
-            case,
-            format!("load failed: {e}\n{}", annotate(&stream, &spans)),
-        )
-    })?;
+    ) {
+        Ok(n) => n,
+        Err(f) if f.class() == Class::Poisoned => return Ok(()),
+        Err(f) => return Err(format!("load failed: {f}\n{}", annotate(&stream, &spans))),
+    };
     if consumed != saved.len() {
-        return Err(fail(
-            P,
-            case,
-            format!("load consumed {consumed} of {} bytes", saved.len()),
-        ));
+        return Err(format!("load consumed {consumed} of {} bytes", saved.len()));
     }
-    let want = case.state();
+    let want = &b.state;
     let got = value::read(&dest, &b.types, &b.dest.ty, b.dest.opaque, Some(want))
-        .map_err(|e| fail(P, case, format!("reading the destination: {e}")))?;
+        .map_err(|e| format!("reading the destination: {e}"))?;
     if &got != want {
         let (w, g) = (
             serde_json::to_string_pretty(want).unwrap_or_default(),
             serde_json::to_string_pretty(&got).unwrap_or_default(),
         );
-        let diff = text_diff(&w, &g);
-        return Err(fail(
-            P,
-            case,
-            format!(
-                "loaded state differs (left: source, right: loaded):\n{diff}\nstream:\n{}",
-                annotate(&saved, &spans)
-            ),
+        return Err(format!(
+            "loaded state differs (left: source, right: loaded):\n{}\nstream:\n{}",
+            text_diff(&w, &g),
+            annotate(&saved, &spans)
         ));
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! a progress bar, a table of cases run per property, and the first
 //! failure's reproducer written as a case file.
 
-use crate::campaign::{Outcome, PROPERTIES};
+use crate::campaign::{Ctx, Outcome, PROPERTIES};
 use arbitrary::Unstructured;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
@@ -20,7 +20,8 @@ pub struct CheckArgs {
     /// Seed of the campaign (case i of property p uses seed ^ hash(p, i)).
     #[arg(long, default_value_t = 0x5eed)]
     pub seed: u64,
-    /// Generate devices in this dialect only (qemu-10.x, qemu-11.1, alloc-combo).
+    /// Generate devices in this dialect only (qemu-10.x, qemu-11.1,
+    /// qemu-master, alloc-combo).
     #[arg(long)]
     pub dialect: Option<Dialect>,
     /// Where to write the first failure's reproducer.
@@ -47,12 +48,20 @@ fn case_seed(seed: u64, p: usize, i: u64) -> u64 {
 }
 
 /// Runs one case: random bytes of random length through the generators.
-fn run_case(p: usize, seed: u64, dialect: Option<Dialect>) -> Outcome {
+fn run_case(p: usize, seed: u64, ctx: &Ctx) -> Outcome {
     let mut rng = StdRng::seed_from_u64(seed);
     let len = rng.random_range(0..4096);
     let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
     let mut u = Unstructured::new(&bytes);
-    (PROPERTIES[p].run)(&mut u, dialect).unwrap_or(Outcome::Skip)
+    (PROPERTIES[p].run)(&mut u, ctx).unwrap_or(Outcome::Skip)
+}
+
+/// The engines of one worker: the two models, then each `--qemu` engine
+/// (a driver process per worker), in the QEMU engines' dialect.
+fn worker_ctx(args: &CheckArgs) -> Result<Ctx, String> {
+    let mut ctx = Ctx::models();
+    ctx.dialect = args.dialect;
+    Ok(ctx)
 }
 
 /// Runs the campaign; returns whether every property held.
@@ -61,6 +70,11 @@ pub fn check(args: &CheckArgs) -> bool {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let tallies: Vec<Tally> = PROPERTIES.iter().map(|_| Tally::default()).collect();
+    if let Err(e) = worker_ctx(args) {
+        println!("FAIL cannot start the engines: {e}");
+        return false;
+    }
+    let started = std::time::Instant::now();
     let first_failure = Mutex::new(None);
     let stop = AtomicBool::new(false);
     let next = AtomicU64::new(0);
@@ -74,6 +88,9 @@ pub fn check(args: &CheckArgs) -> bool {
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
+                let Ok(ctx) = worker_ctx(args) else {
+                    return;
+                };
                 // Cases are handed out interleaved across properties, so a
                 // stopped campaign has run every property about as much.
                 while !stop.load(Ordering::Relaxed) {
@@ -87,7 +104,7 @@ pub fn check(args: &CheckArgs) -> bool {
                     );
                     let seed = case_seed(args.seed, p, i);
                     let t = &tallies[p];
-                    match run_case(p, seed, args.dialect) {
+                    match run_case(p, seed, &ctx) {
                         Outcome::Pass => {}
                         Outcome::Skip => {
                             t.skipped.fetch_add(1, Ordering::Relaxed);
@@ -108,6 +125,7 @@ pub fn check(args: &CheckArgs) -> bool {
         }
     });
     bar.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64();
 
     println!(
         "{:<48} {:>10} {:>10} {:>8}",
@@ -124,6 +142,11 @@ pub fn check(args: &CheckArgs) -> bool {
     let first = first_failure
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
+    let ran: u64 = tallies.iter().map(|t| t.run.load(Ordering::Relaxed)).sum();
+    println!(
+        "{ran} cases in {elapsed:.1} s: {:.0} cases/s on {jobs} worker(s)",
+        ran as f64 / elapsed.max(1e-9)
+    );
     let Some((p, seed, failure)) = first else {
         println!(
             "all {} properties held (seed {:#x})",

@@ -7,6 +7,7 @@
 //! QEMU aborts, undefined behaviour. Model engines also agree on the exact
 //! error (kind, offset, path); QEMU only reports a class and its text.
 
+pub mod compare;
 mod optimized;
 mod reference;
 
@@ -129,10 +130,23 @@ pub enum Agreement {
     Differ(String),
 }
 
-/// Compares the outcome classes of two runs; exact errors when both are
-/// model errors.
-pub fn agree<A, B>(a: &Run<A>, b: &Run<B>) -> Agreement {
+/// Compares two runs. `exact` (two model engines): the same class and, for
+/// errors, the same kind, offset and path, undefined behaviour included.
+/// Otherwise by outcome class, where undefined behaviour or no verdict on
+/// either side poisons the comparison.
+pub fn agree<A, B>(a: &Run<A>, b: &Run<B>, exact: bool) -> Agreement {
     let (ca, cb) = (class_of(a), class_of(b));
+    if exact {
+        return match (a, b) {
+            (Ok(_), Ok(_)) => Agreement::Same,
+            (Err(x), Err(y)) if x == y => Agreement::Same,
+            (x, y) => Agreement::Differ(format!(
+                "{} vs {}",
+                x.as_ref().err().map_or("ok".into(), |e| e.to_string()),
+                y.as_ref().err().map_or("ok".into(), |e| e.to_string())
+            )),
+        };
+    }
     if [ca, cb]
         .iter()
         .any(|c| matches!(c, Class::Undefined | Class::Poisoned))
@@ -142,12 +156,7 @@ pub fn agree<A, B>(a: &Run<A>, b: &Run<B>) -> Agreement {
     if ca != cb {
         return Agreement::Differ(format!("{ca} vs {cb}"));
     }
-    match (a, b) {
-        (Err(Failed::Model(x)), Err(Failed::Model(y))) if x != y => {
-            Agreement::Differ(format!("{x} vs {y}"))
-        }
-        _ => Agreement::Same,
-    }
+    Agreement::Same
 }
 
 /// A save and load implementation of QEMU's vmstate semantics.
@@ -156,6 +165,11 @@ pub trait Engine {
     fn name(&self) -> String;
     /// The dialects this engine can run.
     fn dialects(&self) -> Vec<Dialect>;
+    /// Whether this is a model over the simulated heap, whose errors carry
+    /// the exact kind, offset and path.
+    fn exact(&self) -> bool {
+        false
+    }
     /// `vmstate_check`; None when the engine cannot run it (QEMU's is a
     /// static function of savevm.c, outside the libraries it links).
     fn check(&self, d: Dialect, vmsd: &Vmsd) -> Option<Result<(), Error>>;
@@ -198,35 +212,52 @@ mod tests {
         let abort: Run<()> = Err(Failed::Aborted {
             assertion: "x".into(),
         });
-        assert_eq!(agree(&ok, &ok), Agreement::Same);
-        assert!(matches!(agree(&ok, &abort), Agreement::Differ(_)));
+        assert_eq!(agree(&ok, &ok, false), Agreement::Same);
+        assert!(matches!(agree(&ok, &abort, false), Agreement::Differ(_)));
         assert_eq!(
             agree(
                 &model_err(ErrorKind::AutoAllocSlotNotNull { slot: 1 }),
-                &abort
+                &abort,
+                false
             ),
             Agreement::Same
         );
         assert!(matches!(
-            agree(&model_err(ErrorKind::Eof), &abort),
+            agree(&model_err(ErrorKind::Eof), &abort, false),
             Agreement::Differ(_)
         ));
         assert_eq!(
-            agree(&model_err(ErrorKind::MissingInfo), &ok),
+            agree(&model_err(ErrorKind::MissingInfo), &ok, false),
             Agreement::Poisoned
         );
         assert!(matches!(
             agree(
                 &model_err(ErrorKind::Eof),
-                &model_err(ErrorKind::MissingInfo)
+                &model_err(ErrorKind::MissingInfo),
+                false
             ),
             Agreement::Poisoned
         ));
         assert!(matches!(
             agree(
                 &model_err(ErrorKind::Eof),
-                &model_err(ErrorKind::UnexpectedPtrMarker(2))
+                &model_err(ErrorKind::UnexpectedPtrMarker(2)),
+                false
             ),
+            Agreement::Same
+        ));
+        // Two models: undefined behaviour is compared, never poisoned.
+        assert!(matches!(
+            agree(&model_err(ErrorKind::MissingInfo), &ok, true),
+            Agreement::Differ(_)
+        ));
+        assert!(matches!(
+            agree(&model_err(ErrorKind::Eof), &model_err(ErrorKind::Eof), true),
+            Agreement::Same
+        ));
+        let other_path: Run<()> = Err(Failed::Model(Error::new(ErrorKind::Eof, 3, "p.b")));
+        assert!(matches!(
+            agree(&model_err(ErrorKind::Eof), &other_path, true),
             Agreement::Differ(_)
         ));
     }

@@ -15,6 +15,9 @@ impl Engine for Optimized {
     fn dialects(&self) -> Vec<Dialect> {
         Dialect::ALL.to_vec()
     }
+    fn exact(&self) -> bool {
+        true
+    }
     fn check(&self, d: Dialect, vmsd: &Vmsd) -> Option<Result<(), Error>> {
         Some(codec::check::check(d, vmsd))
     }

@@ -14,6 +14,9 @@ impl Engine for Reference {
     fn dialects(&self) -> Vec<Dialect> {
         Dialect::ALL.to_vec()
     }
+    fn exact(&self) -> bool {
+        true
+    }
     fn check(&self, d: Dialect, vmsd: &Vmsd) -> Option<Result<(), Error>> {
         Some(vmstate_reference::check(d, vmsd))
     }
