@@ -106,7 +106,7 @@ fn built(property: &'static str, case: &GenCase, d: Dialect) -> Result<Built, Fa
 pub const MODELS: [&dyn Engine; 2] = [&Reference, &Optimized];
 
 /// Every pair of `engines` that can run dialect `d`.
-fn pairs<'e>(engines: &[&'e dyn Engine], d: Dialect) -> Vec<(usize, usize)> {
+fn pairs(engines: &[&dyn Engine], d: Dialect) -> Vec<(usize, usize)> {
     let able: Vec<usize> = (0..engines.len())
         .filter(|&i| engines[i].dialects().contains(&d))
         .collect();
