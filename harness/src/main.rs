@@ -68,6 +68,7 @@ fn exit(ok: bool) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Check(args) if args.stats => exit(cli::check::stats(&args)),
         Command::Check(args) => exit(cli::check::check(&args)),
         Command::Matrix { cases, seed } => {
             print!(

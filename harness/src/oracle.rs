@@ -497,7 +497,10 @@ fn count_in(file: &CaseFile, vmsd: &str, state: &serde_json::Value) -> usize {
         };
         let value = &state[member.as_str()];
         let elems: Vec<&serde_json::Value> = match value {
-            serde_json::Value::Array(a) if flags.contains("ARRAY_OF_POINTER") => {
+            // arrays of pointers, and inline arrays of structs
+            serde_json::Value::Array(a)
+                if flags.contains("ARRAY_OF_POINTER") || flags.contains("STRUCT") =>
+            {
                 a.iter().filter(|v| !v.is_null()).collect()
             }
             v if flags.contains("STRUCT") && !v.is_null() => vec![v],

@@ -30,6 +30,45 @@ pub struct CheckArgs {
     /// Worker threads (default: every core).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Print how often the generator makes each shape in `--cases`
+    /// generated devices (the generator of the save and load properties),
+    /// instead of running the campaign.
+    #[arg(long)]
+    pub stats: bool,
+}
+
+/// `check --stats`: the coverage table of the generator.
+pub fn stats(args: &CheckArgs) -> bool {
+    let mut counts: std::collections::BTreeMap<&str, u64> = Default::default();
+    let mut made = 0u64;
+    for i in 0..args.cases {
+        let mut rng = StdRng::seed_from_u64(case_seed(args.seed, 0, i));
+        let len = rng.random_range(0..4096);
+        let bytes: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+        let mut u = Unstructured::new(&bytes);
+        let case = match args.dialect {
+            Some(d) => crate::generate::generate(&mut u, d),
+            None => <crate::generate::GenCase as arbitrary::Arbitrary>::arbitrary(&mut u),
+        };
+        let Ok(case) = case else { continue };
+        made += 1;
+        for s in case.shapes {
+            *counts.entry(s).or_default() += 1;
+        }
+    }
+    println!("{:<52} {:>8} {:>8}", "shape", "cases", "share");
+    let mut missing = 0;
+    for shape in crate::generate::SHAPES {
+        let n = counts.get(shape).copied().unwrap_or(0);
+        missing += (n == 0) as usize;
+        let share = 100.0 * n as f64 / made.max(1) as f64;
+        println!("{shape:<52} {n:>8} {share:>7.1}%");
+    }
+    println!(
+        "{made} devices generated (seed {:#x}); {missing} shapes never made",
+        args.seed
+    );
+    missing == 0
 }
 
 #[derive(Default)]

@@ -1,132 +1,12 @@
-//! Generators, written once for proptest and the fuzzer: a generated
-//! device is a [`CaseFile`] (C structs, VMSDs, a source state and the
-//! destination its dialect requires), so any failure is already a case file.
-//!
-//! Reached corners: nested structs to depth 4 with subsections (needed or
-//! not), every scalar info, buffers, VBUFFER with MULTIPLY, VARRAY with
-//! every count width of the dialect, VMS_ALLOC, field versions and
-//! `field_exists` tests, arrays of pointers of 0 to 300 entries (across
-//! the 255/256 boundary) with NULL density from 0% to 100%, and AUTO_ALLOC.
+//! The device generator: structs, their VMSDs and fields of every kind,
+//! with the source state and the destination the case's pre-state gives.
 
-use crate::case::spec::{CaseFile, CaseSpec, FieldSpec, FlagsSpec, MemberTest, TestSpec, VmsdSpec};
-use arbitrary::{Arbitrary, Result, Unstructured};
+use super::{FieldSpec, PreState, placeholder, plain_field};
+use crate::case::spec::{FlagsSpec, MemberTest, TestSpec, VmsdSpec};
+use arbitrary::{Result, Unstructured};
 use serde_json::{Map, Value, json};
-use std::collections::BTreeMap;
-use vmstate_reference::{Dialect, Dynamic, Flag};
-
-/// A generated device in one dialect.
-#[derive(Debug, Clone)]
-pub struct GenCase {
-    pub dialect: Dialect,
-    pub file: CaseFile,
-}
-
-impl GenCase {
-    pub fn case(&self) -> &CaseSpec {
-        &self.file.cases[0]
-    }
-    pub fn state(&self) -> &Value {
-        self.case()
-            .state
-            .as_ref()
-            .expect("generated cases have a state")
-    }
-    pub fn dest(&self) -> &Value {
-        self.case()
-            .dest
-            .as_ref()
-            .expect("generated cases have a dest")
-    }
-    /// The case file, pretty-printed: the readable form of a failure.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(&self.file).expect("case files serialize")
-    }
-}
-
-impl<'a> Arbitrary<'a> for GenCase {
-    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        let dialect = *u.choose(&Dialect::ALL)?;
-        generate(u, dialect)
-    }
-}
-
-/// Generates a device for a given dialect.
-pub fn generate(u: &mut Unstructured, dialect: Dialect) -> Result<GenCase> {
-    generate_with(u, dialect, false)
-}
-
-/// Generates a qemu-master device that every dialect can describe (no
-/// uint64 counts), for the properties that compare dialects.
-pub fn generate_portable(u: &mut Unstructured) -> Result<GenCase> {
-    generate_with(u, Dialect::QemuMaster, true)
-}
-
-/// Generates a qemu-master device, portable to every dialect, whose root has
-/// exactly one field of `kind` (for the compatibility matrix).
-pub fn generate_kind(u: &mut Unstructured, kind: Kind) -> Result<GenCase> {
-    generate_inner(u, Dialect::QemuMaster, true, Some(kind))
-}
-
-fn generate_with(u: &mut Unstructured, dialect: Dialect, portable: bool) -> Result<GenCase> {
-    generate_inner(u, dialect, portable, None)
-}
-
-fn generate_inner(
-    u: &mut Unstructured,
-    dialect: Dialect,
-    portable: bool,
-    only: Option<Kind>,
-) -> Result<GenCase> {
-    let mut g = Gen {
-        u,
-        d: dialect,
-        portable,
-        only,
-        structs: BTreeMap::new(),
-        vmsds: Vec::new(),
-        budget: 1200,
-        scale: 1,
-        self_contained: false,
-    };
-    g.vmsds.push(placeholder());
-    let (root, state, dest) = g.gen_struct("dev", 0)?;
-    g.vmsds[0] = root;
-    let case = CaseSpec {
-        name: "generated".into(),
-        dialects: vec![dialect.name().into()],
-        root: None,
-        check: None,
-        state: Some(Value::Object(state)),
-        wire: None,
-        save: None,
-        dest: Some(Value::Object(dest)),
-        version: None,
-        load: None,
-        truncations: None,
-    };
-    Ok(GenCase {
-        dialect,
-        file: CaseFile {
-            source: "generated".into(),
-            structs: g.structs,
-            vmsds: g.vmsds,
-            cases: vec![case],
-        },
-    })
-}
-
-fn placeholder() -> VmsdSpec {
-    VmsdSpec {
-        name: String::new(),
-        c_struct: String::new(),
-        version_id: 1,
-        minimum_version_id: 0,
-        fields: vec![],
-        subsections: vec![],
-        needed: None,
-        terminator: None,
-    }
-}
+use std::collections::{BTreeMap, BTreeSet};
+use vmstate_reference::{Dialect, Dynamic, Flag, NullEntry};
 
 const MAX_DEPTH: usize = 4;
 
@@ -156,25 +36,38 @@ pub enum Kind {
     StructPointer,
     ArrayOfPointers,
     DynamicArray,
+    /// `VMS_ARRAY|VMS_STRUCT` over an inline array of structs.
+    StructArray,
+    /// Hostile: `VMS_POINTER|VMS_VARRAY` over a NULL base with a count of
+    /// any width and value (negative, bit 31 or 63 set, 255/256).
+    NullBaseCount,
 }
 
-struct Gen<'u, 'a> {
-    u: &'u mut Unstructured<'a>,
-    d: Dialect,
+pub(super) struct Gen<'u, 'a> {
+    pub(super) u: &'u mut Unstructured<'a>,
+    pub(super) d: Dialect,
     /// Only what every dialect can describe.
-    portable: bool,
+    pub(super) portable: bool,
+    /// What the destination holds before the load.
+    pub(super) pre: PreState,
+    /// Whether hostile shapes may appear.
+    pub(super) hostile: bool,
+    /// The shapes made so far.
+    pub(super) shapes: BTreeSet<&'static str>,
+    /// Bytes of undescribed padding for the next struct made.
+    pub(super) pad_next: Option<usize>,
     /// The one kind of field the root gets.
-    only: Option<Kind>,
-    structs: BTreeMap<String, String>,
-    vmsds: Vec<VmsdSpec>,
+    pub(super) only: Option<Kind>,
+    pub(super) structs: BTreeMap<String, String>,
+    pub(super) vmsds: Vec<VmsdSpec>,
     /// Elements left to spend: keeps every case small enough to run fast.
-    budget: usize,
+    pub(super) budget: usize,
     /// How many times the struct being generated is repeated (the product
     /// of the enclosing array lengths): lengths inside it cost that much.
-    scale: usize,
+    pub(super) scale: usize,
     /// Inside an element the loader allocates: every field must load into
     /// zeroed memory, so nothing may rely on a pre-populated destination.
-    self_contained: bool,
+    pub(super) self_contained: bool,
 }
 
 /// An object's value as JSON.
@@ -213,8 +106,13 @@ impl Gen<'_, '_> {
     }
 
     /// A struct, its VMSD (and subsections), the source and destination values.
-    fn gen_struct(&mut self, vmsd_name: &str, depth: usize) -> Result<(VmsdSpec, Obj, Obj)> {
+    pub(super) fn gen_struct(
+        &mut self,
+        vmsd_name: &str,
+        depth: usize,
+    ) -> Result<(VmsdSpec, Obj, Obj)> {
         let c_struct = self.fresh("S");
+        let pad = self.pad_next.take();
         self.structs.insert(c_struct.clone(), String::new()); // reserve the name
         let version_id = self.u.int_in_range(1..=3)?;
         let mut body = Body {
@@ -240,6 +138,13 @@ impl Gen<'_, '_> {
         } else {
             0
         };
+        if n_subs > 0 {
+            self.shape(if depth > 0 {
+                "nested subsection"
+            } else {
+                "subsection"
+            });
+        }
         for s in 0..n_subs {
             let name = format!("{vmsd_name}/sub{s}");
             let needed = match self.u.int_in_range(0..=2)? {
@@ -285,6 +190,10 @@ impl Gen<'_, '_> {
             });
             subsections.push(name);
         }
+        if let Some(pad) = pad {
+            // An undescribed member: the object is larger than its wire bytes.
+            body.decls += &format!("uint8_t pad[{pad}];");
+        }
         self.structs.insert(c_struct.clone(), body.decls);
         let minimum_version_id = self.u.int_in_range(0..=version_id)?;
         let vmsd = VmsdSpec {
@@ -328,13 +237,25 @@ impl Gen<'_, '_> {
         if depth < MAX_DEPTH && self.self_contained {
             k.push(Kind::Struct);
         } else if depth < MAX_DEPTH {
-            k.extend([Kind::Struct, Kind::StructPointer, Kind::ArrayOfPointers]);
+            k.extend([
+                Kind::Struct,
+                Kind::StructPointer,
+                Kind::ArrayOfPointers,
+                Kind::StructArray,
+            ]);
             // A matrix row isolates its kind: no dynamic arrays elsewhere.
             if self.d.facts().dynamic != Dynamic::None && self.only.is_none() {
                 k.extend([Kind::DynamicArray, Kind::DynamicArray]);
             }
         }
+        if self.hostile && !self.portable && self.only.is_none() {
+            k.push(Kind::NullBaseCount);
+        }
         k
+    }
+
+    fn shape(&mut self, name: &'static str) {
+        self.shapes.insert(name);
     }
 
     /// An array length: mostly short, sometimes across 255/256 or 0.
@@ -381,6 +302,20 @@ impl Gen<'_, '_> {
             _ => *self.u.choose(&self.kinds(depth))?,
         };
         let mut field = plain_field(m);
+        self.shape(match kind {
+            Kind::Scalar => "scalar",
+            Kind::Array => "VMS_ARRAY of scalars",
+            Kind::Buffer => "buffer",
+            Kind::Unused => "unused_buffer",
+            Kind::Varray => "VMS_VARRAY",
+            Kind::Vbuffer => "VMS_VBUFFER",
+            Kind::Struct => "VMS_STRUCT / VMS_VSTRUCT",
+            Kind::StructPointer => "VMS_POINTER|VMS_STRUCT",
+            Kind::ArrayOfPointers => "array of pointers",
+            Kind::DynamicArray => "dynamic array of pointers",
+            Kind::StructArray => "inline array of structs",
+            Kind::NullBaseCount => "NULL base with a hostile count",
+        });
         let (state, dest) = match kind {
             Kind::Scalar => {
                 let (ct, info, w, s) = self.scalar()?;
@@ -440,10 +375,19 @@ impl Gen<'_, '_> {
                     .map(|_| self.value(ct, w, s))
                     .collect::<Result<_>>()?;
                 let zeros = Value::Array(vec![zero_of(ct); n]);
-                match (alloc, n) {
-                    (true, 0) => (Value::Null, Value::Null),
-                    (true, _) => (Value::Array(v), Value::Null),
-                    (false, _) => (Value::Array(v), zeros),
+                if alloc {
+                    self.shape("VMS_ALLOC");
+                }
+                let src = if n == 0 { Value::Null } else { Value::Array(v) };
+                match (alloc, self.existing_buffer()?) {
+                    (true, None) => (src, Value::Null),
+                    // n == 0: nothing allocated, the old buffer stays
+                    (true, Some(len)) if n == 0 => {
+                        let old = Value::Array(vec![zero_of(ct); len]);
+                        (old.clone(), old)
+                    }
+                    (true, Some(len)) => (src, Value::Array(vec![zero_of(ct); len])),
+                    (false, _) => (src.as_array().map_or(zeros.clone(), |_| src.clone()), zeros),
                 }
             }
             Kind::Vbuffer => {
@@ -468,10 +412,22 @@ impl Gen<'_, '_> {
                 let bytes: Vec<u8> = (0..total)
                     .map(|_| self.u.arbitrary())
                     .collect::<Result<_>>()?;
-                match (alloc, total) {
-                    (_, 0) => (Value::Null, Value::Null),
-                    (true, _) => (json!(hex::encode(bytes)), Value::Null),
-                    (false, _) => (json!(hex::encode(bytes)), json!("00".repeat(total))),
+                if multiply > 0 {
+                    self.shape("VMS_VBUFFER|VMS_MULTIPLY");
+                }
+                if alloc {
+                    self.shape("VMS_ALLOC");
+                }
+                match (alloc, total, self.existing_buffer()?) {
+                    (false, 0, _) | (true, 0, None) => (Value::Null, Value::Null),
+                    // size 0: nothing allocated, the old buffer stays
+                    (true, 0, Some(len)) => {
+                        let old = json!("00".repeat(len));
+                        (old.clone(), old)
+                    }
+                    (true, _, None) => (json!(hex::encode(bytes)), Value::Null),
+                    (true, _, Some(len)) => (json!(hex::encode(bytes)), json!("00".repeat(len))),
+                    (false, _, _) => (json!(hex::encode(bytes)), json!("00".repeat(total))),
                 }
             }
             Kind::Struct => {
@@ -510,12 +466,50 @@ impl Gen<'_, '_> {
             Kind::ArrayOfPointers | Kind::DynamicArray => {
                 return self.pointer_array(body, field, m, depth, kind);
             }
+            Kind::StructArray => {
+                let n = self.length(8)?.max(1);
+                let outer = self.scale;
+                self.scale = self.scale.saturating_mul(n);
+                let nested = self.nested(depth);
+                self.scale = outer;
+                let Nested {
+                    vmsd,
+                    c_struct,
+                    state,
+                    dest,
+                } = nested?;
+                body.decls += &format!("{c_struct} {m}[{n}];");
+                field.vmsd = Some(vmsd);
+                field.num = Some(n as i32);
+                field.flags = FlagsSpec::Text("ARRAY|STRUCT".into());
+                (
+                    Value::Array(vec![Value::Object(state); n]),
+                    Value::Array(vec![Value::Object(dest); n]),
+                )
+            }
+            Kind::NullBaseCount => {
+                let (count_ct, count_info, value) = self.hostile_count()?;
+                let (ct, info, _, _) = self.scalar()?;
+                let c = format!("{m}n");
+                body.decls += &format!("{count_ct} {c}; {ct} *{m};");
+                body.fields.push(FieldSpec {
+                    info: Some(count_info.into()),
+                    ..plain_field(&c)
+                });
+                body.state.insert(c.clone(), value);
+                body.dest.insert(c.clone(), json!(0));
+                field.info = Some(info.into());
+                field.count = Some(c);
+                field.flags = FlagsSpec::Text("POINTER|VARRAY".into());
+                (Value::Null, Value::Null)
+            }
         };
         // Versions and field_exists tests on fields that are not arrays of
         // structs keep round trips exact.
         if matches!(kind, Kind::Scalar | Kind::Array | Kind::Buffer) && !first_of_nested {
             if self.u.ratio(1, 4)? {
                 field.version_id = self.u.int_in_range(0..=body.version_id)?;
+                self.shape("field version_id");
             }
             if self.u.ratio(1, 5)?
                 && let Some(t) = body.plain_scalars.last()
@@ -530,6 +524,7 @@ impl Gen<'_, '_> {
                     _ => !is_nonzero(&body.state[t]),
                 };
                 field.exists = Some(TestSpec::Member(test));
+                self.shape("field_exists test");
                 let state = if present { state } else { dest.clone() };
                 body.state.insert(m.into(), state);
                 body.dest.insert(m.into(), dest);
@@ -568,7 +563,50 @@ impl Gen<'_, '_> {
                 ("int32_t", "int32", 300),
             ],
         };
-        Ok(*self.u.choose(options)?)
+        let chosen = *self.u.choose(options)?;
+        self.shape(match chosen.0 {
+            "uint8_t" => "count of width 1",
+            "uint16_t" => "count of width 2",
+            "uint64_t" => "count of width 8",
+            _ => "count of width 4",
+        });
+        Ok(chosen)
+    }
+
+    /// A count member and a hostile value for it: negative, bit 31 or 63
+    /// set, across 255/256, or 0.
+    fn hostile_count(&mut self) -> Result<(&'static str, &'static str, Value)> {
+        let (ct, info, _) = self.count_type()?;
+        let values: &[Value] = &match ct {
+            "uint8_t" => [json!(0), json!(1), json!(255), json!(255)],
+            "uint16_t" => [json!(0), json!(256), json!(65535), json!(1)],
+            "int32_t" => [json!(-1), json!(i32::MIN), json!(i32::MAX), json!(0)],
+            "uint32_t" => [json!(0x8000_0000u32), json!(u32::MAX), json!(1), json!(0)],
+            _ => [
+                json!(1u64 << 31),
+                json!(1u64 << 63),
+                json!(u64::MAX),
+                json!(1u64 << 32),
+            ],
+        };
+        let v = self.u.choose(values)?.clone();
+        if v.as_i64().is_some_and(|n| n < 0) {
+            self.shape("negative count");
+        }
+        if ct == "uint64_t" && v.as_u64().is_some_and(|n| n & (1 << 31) != 0) {
+            self.shape("count of width 8 with bit 31 set");
+        }
+        Ok((ct, info, v))
+    }
+
+    /// Live and reset destinations hold a VMS_ALLOC buffer already: its
+    /// length, or None for a fresh one.
+    fn existing_buffer(&mut self) -> Result<Option<usize>> {
+        if self.pre == PreState::Fresh || self.self_contained {
+            return Ok(None);
+        }
+        self.shape("VMS_ALLOC over an existing buffer");
+        Ok(Some(self.u.int_in_range(1..=8)?))
     }
 
     /// The separate field that migrates a count or size member first.
@@ -596,16 +634,46 @@ impl Gen<'_, '_> {
         } else {
             self.length(300)?.max(1)
         };
-        let null_percent: u32 = *self.u.choose(&[0, 10, 50, 90, 100])?;
-        let nulls: Vec<bool> = (0..n)
+        // qemu-10.x with `.size = 0`: the stride is 0 and NULL entries are
+        // not skipped (`!curr_elem && size`), so every element is slot 0.
+        let size_zero = self.hostile
+            && !dynamic
+            && self.d.facts().null_entry == NullEntry::Nullptr
+            && self.u.ratio(1, 3)?;
+        let null_percent: u32 = if size_zero {
+            0
+        } else {
+            *self.u.choose(&[0, 10, 50, 90, 100])?
+        };
+        let mut nulls: Vec<bool> = (0..n)
             .map(|_| Ok(self.u.int_in_range(0..=99)? < null_percent))
             .collect::<Result<_>>()?;
+        if n >= 2 && null_percent > 0 && self.u.ratio(1, 3)? {
+            nulls[0] = true;
+            nulls[n - 1] = true;
+        }
+        if n >= 2 && nulls[0] && nulls[n - 1] {
+            self.shape("array of pointers with NULL at both ends");
+        }
+        if (250..=300).contains(&n) {
+            self.shape("array of pointers across 255/256");
+        }
+        if size_zero {
+            field.size = Some(0);
+            self.shape("qemu-10.x array of pointers with size 0");
+        }
         let elem_struct = self.u.ratio(2, 3)?;
         let (elem_type, elems) = if elem_struct {
             let (outer, outer_scale) = (self.self_contained, self.scale);
             self.self_contained |= dynamic;
             self.scale = self.scale.saturating_mul(n.max(1));
+            let pad = dynamic && self.hostile && self.u.ratio(1, 2)?;
+            self.pad_next = pad.then_some(self.u.int_in_range(256..=4096)?);
+            if pad {
+                self.shape("element allocating far more than its wire bytes");
+            }
             let nested = self.nested(depth);
+            self.pad_next = None;
             (self.self_contained, self.scale) = (outer, outer_scale);
             let Nested {
                 vmsd,
@@ -633,7 +701,12 @@ impl Gen<'_, '_> {
                     ElemGen::Scalar(ct, w, sg) => (self.value(ct, *w, *sg)?, zero_of(ct)),
                 };
                 state.push(s);
-                dest.push(if dynamic { Value::Null } else { d });
+                // A live destination may hold an element in a dynamic slot.
+                let keep = !dynamic || (self.pre == PreState::Live && self.u.ratio(1, 2)?);
+                if dynamic && keep {
+                    self.shape("dynamic array with non-NULL destination slots");
+                }
+                dest.push(if keep { d } else { Value::Null });
             }
         }
         if dynamic {
@@ -668,89 +741,5 @@ fn is_nonzero(v: &Value) -> bool {
         Value::Bool(b) => *b,
         Value::Number(n) => n.as_i64() != Some(0) && n.as_u64() != Some(0),
         _ => true,
-    }
-}
-
-/// A description with raw flag bits, for checking `vmstate_check` verdicts:
-/// every bit any dialect defines, plus stray ones, sizes and indirections
-/// set or not, nested VMSDs, subsections named well or badly, and the
-/// terminators of every dialect.
-#[derive(Debug, Clone)]
-pub struct RawVmsd(pub vmstate_reference::Vmsd);
-
-impl<'a> Arbitrary<'a> for RawVmsd {
-    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
-        raw_vmsd(u, "raw", 0).map(RawVmsd)
-    }
-}
-
-fn raw_vmsd(u: &mut Unstructured, name: &str, depth: usize) -> Result<vmstate_reference::Vmsd> {
-    use vmstate_reference::{Field, Indirect};
-    const BITS: [u32; 18] = [
-        0x1, 0x2, 0x4, 0x8, 0x10, 0x20, 0x40, 0x80, 0x100, 0x200, 0x400, 0x800, 0x1000, 0x2000,
-        0x4000, 0x8000, 0x10000, 0x20000,
-    ];
-    let mut fields = vec![];
-    for k in 0..u.int_in_range(0..=4)? {
-        let mut flags = 0;
-        for _ in 0..u.int_in_range(0..=5)? {
-            flags |= *u.choose(&BITS)?;
-        }
-        let mut f = Field::new(format!("f{k}"), 0, flags);
-        f.size = *u.choose(&[0, 0, 1, 4, 8])?;
-        f.num = u.int_in_range(0..=3)?;
-        let indirect = |u: &mut Unstructured| -> Result<Indirect> {
-            Ok(if u.arbitrary()? {
-                Indirect {
-                    offset: *u.choose(&[0, 8])?,
-                    size: *u.choose(&[1, 2, 4, 8])?,
-                }
-            } else {
-                Indirect::NONE
-            })
-        };
-        f.num_indirect = indirect(u)?;
-        f.size_indirect = indirect(u)?;
-        if depth < 3 && u.ratio(1, 3)? {
-            f.vmsd = Some(Box::new(raw_vmsd(u, &format!("{name}.{k}"), depth + 1)?));
-        }
-        fields.push(f);
-    }
-    let mut subsections = vec![];
-    if depth < 2 && u.ratio(1, 4)? {
-        let sub_name = if u.arbitrary()? {
-            format!("{name}/sub")
-        } else {
-            "elsewhere/sub".into()
-        };
-        subsections.push(raw_vmsd(u, &sub_name, depth + 1)?);
-    }
-    Ok(vmstate_reference::Vmsd {
-        name: name.into(),
-        version_id: 1,
-        minimum_version_id: 0,
-        fields,
-        terminator: *u.choose(&[0x10000, 0x20000, 0x10000, 0x20000, 0x30000])?,
-        subsections,
-        needed: None,
-    })
-}
-
-/// A field over `member` with every other setting at its default.
-fn plain_field(member: &str) -> FieldSpec {
-    FieldSpec {
-        name: None,
-        member: Some(member.into()),
-        offset: None,
-        info: None,
-        vmsd: None,
-        flags: FlagsSpec::Raw(0),
-        size: None,
-        num: None,
-        count: None,
-        size_from: None,
-        version_id: 0,
-        struct_version_id: 0,
-        exists: None,
     }
 }
