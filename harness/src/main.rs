@@ -26,6 +26,8 @@ enum Command {
         #[arg(long, default_value_t = 0x5eed)]
         seed: u64,
     },
+    /// Print the dialect table: each QEMU version's facts, side by side.
+    Dialects,
     /// Run case files (or directories of them); one PASS/FAIL line per case.
     Case {
         /// Case files or directories (default: corpus/vectors).
@@ -68,6 +70,10 @@ fn exit(ok: bool) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Dialects => {
+            print!("{}", cli::dialects::table());
+            ExitCode::SUCCESS
+        }
         Command::Check(args) if args.stats => exit(cli::check::stats(&args)),
         Command::Check(args) => exit(cli::check::check(&args)),
         Command::Matrix { cases, seed } => {

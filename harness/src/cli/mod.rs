@@ -3,6 +3,7 @@
 pub mod analyze;
 pub mod case;
 pub mod check;
+pub mod dialects;
 pub mod findings;
 
 use std::fmt::Display;
