@@ -25,6 +25,10 @@ enum Command {
         cases: usize,
         #[arg(long, default_value_t = 0x5eed)]
         seed: u64,
+        /// The destination before the load: fresh (a migration), live
+        /// (`loadvm` into a running VM) or reset.
+        #[arg(long, default_value = "fresh")]
+        dest: String,
     },
     /// Print the dialect table: each QEMU version's facts, side by side.
     Dialects,
@@ -76,11 +80,14 @@ fn main() -> ExitCode {
         }
         Command::Check(args) if args.stats => exit(cli::check::stats(&args)),
         Command::Check(args) => exit(cli::check::check(&args)),
-        Command::Matrix { cases, seed } => {
-            print!(
-                "{}",
-                vmstate_harness::matrix::render(&vmstate_harness::matrix::compute(cases, seed))
-            );
+        Command::Matrix { cases, seed, dest } => {
+            use vmstate_harness::generate::PreState;
+            let Some(pre) = PreState::ALL.into_iter().find(|p| p.name() == dest) else {
+                eprintln!("error: --dest is fresh, live or reset");
+                return ExitCode::from(2);
+            };
+            let rows = vmstate_harness::matrix::compute(cases, seed, pre);
+            print!("{}", vmstate_harness::matrix::render(&rows));
             ExitCode::SUCCESS
         }
         Command::Case { paths, engine } => match vmstate_harness::engine::model(&engine) {

@@ -4,7 +4,7 @@
 
 use crate::case::spec::{CaseFile, port_to};
 use crate::case::value;
-use crate::generate::{self, Kind};
+use crate::generate::{self, Kind, PreState};
 use crate::oracle::{Built, stream_of};
 use arbitrary::Unstructured;
 use rand::{RngExt, SeedableRng, rngs::StdRng};
@@ -60,25 +60,54 @@ fn migrate(file: &CaseFile, src: Dialect, dst: Dialect) -> Result<(), String> {
         .map_err(|e| format!("save: {}", e.kind.code()))?;
     let mut heap = to.dest.heap.clone();
     let stream = stream_of(&bytes);
-    reference::load_state(
+    let result = reference::load_state(
         dst,
         &to.dest.vmsd,
         &mut heap,
         to.dest.opaque,
         to.dest.vmsd.version_id,
         &stream,
-    )
-    .map_err(|e| e.kind.code().to_string())?;
+    );
+    // A leak QEMU's code makes on purpose is a finding of the cell too.
+    let leaks = match crate::leak::faithful(
+        dst,
+        &to.dest.vmsd,
+        &to.dest.heap,
+        &heap,
+        to.dest.opaque,
+        &result,
+    ) {
+        Ok(found) => found
+            .into_iter()
+            .filter(|f| *f != crate::leak::Finding::FailedLoadKeepsAllocations)
+            .map(|f| format!("leak: {}", f.name()))
+            .collect::<Vec<_>>(),
+        Err(_) => vec!["leak: unexplained".to_string()],
+    };
+    if let Err(e) = result {
+        return Err(match e.kind.outcome() {
+            reference::Outcome::Abort => format!("QEMU aborts: {}", e.kind.code()),
+            _ => e.kind.code().to_string(),
+        });
+    }
     let want = file.cases[0].state.as_ref().ok_or("no state")?;
     let got = value::read(&heap, &to.types, &to.dest.ty, to.dest.opaque, Some(want))?;
     if &got != want {
         return Err("wrong state".into());
     }
+    if let Some(leak) = leaks.into_iter().next() {
+        return Err(leak);
+    }
     Ok(())
 }
 
-/// The matrix over `cases` generated devices per kind.
-pub fn compute(cases: usize, seed: u64) -> Vec<(&'static str, Dialect, BTreeMap<Dialect, Cell>)> {
+/// The matrix over `cases` generated devices per kind, loaded into
+/// destinations in state `pre`.
+pub fn compute(
+    cases: usize,
+    seed: u64,
+    pre: PreState,
+) -> Vec<(&'static str, Dialect, BTreeMap<Dialect, Cell>)> {
     let mut rows = vec![];
     for (k, (kind, name)) in KINDS.iter().enumerate() {
         let mut per_src: BTreeMap<Dialect, BTreeMap<Dialect, Cell>> = BTreeMap::new();
@@ -88,7 +117,8 @@ pub fn compute(cases: usize, seed: u64) -> Vec<(&'static str, Dialect, BTreeMap<
             let bytes: Vec<u8> = (0..rng.random_range(64..2048))
                 .map(|_| rng.random())
                 .collect();
-            let Ok(case) = generate::generate_kind(&mut Unstructured::new(&bytes), *kind) else {
+            let Ok(case) = generate::generate_kind(&mut Unstructured::new(&bytes), *kind, pre)
+            else {
                 continue;
             };
             made += 1;

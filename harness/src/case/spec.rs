@@ -451,21 +451,59 @@ fn parse_flags(
 
 /// The same device as `d` would declare it. A dialect without dynamic
 /// arrays has no AUTO_ALLOC: the field becomes a plain array of pointers
-/// and the destination is pre-populated (non-NULL where the source is),
-/// which is how such a device has to migrate.
+/// and its destination table is pre-populated (non-NULL where the source
+/// is), which is how such a device has to migrate; the rest of the
+/// destination stays as the case has it.
 pub fn port_to(file: &CaseFile, d: Dialect) -> CaseFile {
     let mut f = file.clone();
-    if d.facts().dynamic == Dynamic::None {
-        for v in &mut f.vmsds {
-            for field in &mut v.fields {
-                if let FlagsSpec::Text(t) = &mut field.flags {
-                    *t = t.replace("|AUTO_ALLOC", "");
-                }
-            }
+    if d.facts().dynamic != Dynamic::None {
+        return f;
+    }
+    let root = f.vmsds.first().map(|v| v.name.clone()).unwrap_or_default();
+    for case in &mut f.cases {
+        let root = case.root.clone().unwrap_or_else(|| root.clone());
+        if let (Some(state), Some(dest)) = (&case.state, &mut case.dest) {
+            prepopulate(&file.vmsds, &root, state, dest);
         }
-        for case in &mut f.cases {
-            case.dest = case.state.as_ref().map(super::value::zeroed);
+    }
+    for v in &mut f.vmsds {
+        for field in &mut v.fields {
+            if let FlagsSpec::Text(t) = &mut field.flags {
+                *t = t.replace("|AUTO_ALLOC", "");
+            }
         }
     }
     f
+}
+
+/// Gives every AUTO_ALLOC table under the object `vmsd` describes a
+/// destination with an element wherever the source has one.
+fn prepopulate(vmsds: &[VmsdSpec], vmsd: &str, state: &Value, dest: &mut Value) {
+    let Some(spec) = vmsds.iter().find(|v| v.name == vmsd) else {
+        return;
+    };
+    for field in &spec.fields {
+        let Some(member) = field.member.as_deref() else {
+            continue;
+        };
+        let (Some(s), Some(dv)) = (state.get(member), dest.get_mut(member)) else {
+            continue;
+        };
+        let dynamic = matches!(&field.flags, FlagsSpec::Text(t) if t.contains("AUTO_ALLOC"));
+        if dynamic {
+            *dv = super::value::zeroed(s);
+        } else if let Some(child) = &field.vmsd {
+            match (s, dv) {
+                (Value::Array(ss), Value::Array(ds)) => {
+                    for (se, de) in ss.iter().zip(ds.iter_mut()) {
+                        prepopulate(vmsds, child, se, de);
+                    }
+                }
+                (s, dv) => prepopulate(vmsds, child, s, dv),
+            }
+        }
+    }
+    for sub in &spec.subsections {
+        prepopulate(vmsds, sub, state, dest);
+    }
 }

@@ -205,9 +205,12 @@ pub fn generate_portable(u: &mut Unstructured) -> Result<GenCase> {
 }
 
 /// Generates a qemu-master device, portable to every dialect, whose root has
-/// exactly one field of `kind` (for the compatibility matrix).
-pub fn generate_kind(u: &mut Unstructured, kind: Kind) -> Result<GenCase> {
-    generate_with(u, Dialect::QemuMaster, Options::portable(Some(kind)))
+/// exactly one field of `kind`, with a destination in state `pre` (for the
+/// compatibility matrix).
+pub fn generate_kind(u: &mut Unstructured, kind: Kind, pre: PreState) -> Result<GenCase> {
+    let mut options = Options::portable(Some(kind));
+    options.pre_state = pre;
+    generate_with(u, Dialect::QemuMaster, options)
 }
 
 /// Generates a device for `dialect` with the given options.
