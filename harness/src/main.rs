@@ -30,6 +30,13 @@ enum Command {
         #[arg(long, default_value = "fresh")]
         dest: String,
     },
+    /// Add the `check --shard I/N --json FILE` summaries of one campaign
+    /// and print its table.
+    Merge {
+        /// The shards' JSON summaries.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Print the dialect table: each QEMU version's facts, side by side.
     Dialects,
     /// Run case files (or directories of them); one PASS/FAIL line per case.
@@ -74,6 +81,7 @@ fn exit(ok: bool) -> ExitCode {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Merge { files } => exit(cli::check::merge(&files)),
         Command::Dialects => {
             print!("{}", cli::dialects::table());
             ExitCode::SUCCESS

@@ -6,6 +6,7 @@ use crate::campaign::{Ctx, Outcome, PROPERTIES};
 use arbitrary::Unstructured;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,11 +31,138 @@ pub struct CheckArgs {
     /// Worker threads (default: every core).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// Run only shard I of N (`I/N`, 0-based): case i of every property
+    /// runs in shard i mod N, so N machines run disjoint cases of the same
+    /// campaign. Merge their `--json` summaries with `vmstate-harness merge`.
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<(u64, u64)>,
+    /// Write the summary (tallies per property, first failure) as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
     /// Print how often the generator makes each shape in `--cases`
     /// generated devices (the generator of the save and load properties),
     /// instead of running the campaign.
     #[arg(long)]
     pub stats: bool,
+}
+
+fn parse_shard(s: &str) -> Result<(u64, u64), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N")?;
+    let (i, n): (u64, u64) = (
+        i.parse().map_err(|e| format!("{e}"))?,
+        n.parse().map_err(|e| format!("{e}"))?,
+    );
+    if n == 0 || i >= n {
+        return Err(format!("shard {i}/{n}: need 0 <= I < N"));
+    }
+    Ok((i, n))
+}
+
+/// One property's tally in a summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PropertyTally {
+    pub name: String,
+    pub run: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+/// What a campaign (or one shard of it) came to; shards merge by adding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub seed: u64,
+    /// Cases per property of the whole campaign.
+    pub cases: u64,
+    /// The shards this summary covers, as (I, N); (0, 1) for one run.
+    pub shards: Vec<(u64, u64)>,
+    pub engines: Vec<String>,
+    pub properties: Vec<PropertyTally>,
+    /// Failures: property, case seed, report.
+    pub failures: Vec<(String, u64, String)>,
+}
+
+impl Summary {
+    /// The table `check` prints.
+    pub fn table(&self) -> String {
+        let mut out = format!(
+            "{:<52} {:>10} {:>10} {:>8}\n",
+            "property", "cases", "skipped", "failed"
+        );
+        for p in &self.properties {
+            out += &format!(
+                "{:<52} {:>10} {:>10} {:>8}\n",
+                p.name, p.run, p.skipped, p.failed
+            );
+        }
+        out
+    }
+
+    /// Adds the shard summaries of one campaign; refuses different
+    /// campaigns and overlapping or missing shards.
+    pub fn merge(parts: &[Summary]) -> Result<Summary, String> {
+        let first = parts.first().ok_or("no summaries")?;
+        let mut out = first.clone();
+        out.shards.clear();
+        out.failures.clear();
+        for p in &mut out.properties {
+            (p.run, p.skipped, p.failed) = (0, 0, 0);
+        }
+        for part in parts {
+            if (part.seed, part.cases, &part.engines) != (first.seed, first.cases, &first.engines) {
+                return Err("summaries of different campaigns (seed, cases or engines)".into());
+            }
+            for shard in &part.shards {
+                if out.shards.contains(shard) {
+                    return Err(format!("shard {}/{} given twice", shard.0, shard.1));
+                }
+                out.shards.push(*shard);
+            }
+            if part.properties.len() != out.properties.len() {
+                return Err("summaries with different properties".into());
+            }
+            for (o, p) in out.properties.iter_mut().zip(&part.properties) {
+                if o.name != p.name {
+                    return Err(format!("property {} vs {}", o.name, p.name));
+                }
+                o.run += p.run;
+                o.skipped += p.skipped;
+                o.failed += p.failed;
+            }
+            out.failures.extend(part.failures.iter().cloned());
+        }
+        let n = out.shards.first().map_or(1, |s| s.1);
+        let mut have: Vec<u64> = out.shards.iter().map(|s| s.0).collect();
+        have.sort();
+        if out.shards.iter().any(|s| s.1 != n) || have != (0..n).collect::<Vec<_>>() {
+            return Err(format!("shards {:?} do not cover 0..{n}", out.shards));
+        }
+        out.shards = vec![(0, 1)];
+        Ok(out)
+    }
+}
+
+/// `vmstate-harness merge FILE...`: adds shard summaries, prints the table.
+pub fn merge(paths: &[PathBuf]) -> bool {
+    let parts: Result<Vec<Summary>, String> = paths
+        .iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()))
+        })
+        .collect();
+    match parts.and_then(|p| Summary::merge(&p)) {
+        Ok(s) => {
+            print!("{}", s.table());
+            for (property, seed, report) in &s.failures {
+                println!("FAIL {property} (case seed {seed:#x})\n{report}");
+            }
+            s.failures.is_empty()
+        }
+        Err(e) => {
+            println!("FAIL {e}");
+            false
+        }
+    }
 }
 
 /// `check --stats`: the coverage table of the generator.
@@ -117,7 +245,10 @@ pub fn check(args: &CheckArgs) -> bool {
     let first_failure = Mutex::new(None);
     let stop = AtomicBool::new(false);
     let next = AtomicU64::new(0);
-    let total = args.cases * PROPERTIES.len() as u64;
+    let (shard, shards) = args.shard.unwrap_or((0, 1));
+    // This shard's cases of each property: i = shard, shard + N, ...
+    let per_property = args.cases.saturating_sub(shard).div_ceil(shards);
+    let total = per_property * PROPERTIES.len() as u64;
     let bar = ProgressBar::new(total).with_style(
         ProgressStyle::with_template(
             "{elapsed_precise} [{bar:40}] {pos}/{len} cases ({per_sec}, eta {eta})",
@@ -139,7 +270,7 @@ pub fn check(args: &CheckArgs) -> bool {
                     }
                     let (p, i) = (
                         (k % PROPERTIES.len() as u64) as usize,
-                        k / PROPERTIES.len() as u64,
+                        shard + (k / PROPERTIES.len() as u64) * shards,
                     );
                     let seed = case_seed(args.seed, p, i);
                     let t = &tallies[p];
@@ -166,21 +297,39 @@ pub fn check(args: &CheckArgs) -> bool {
     bar.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64();
 
-    println!(
-        "{:<48} {:>10} {:>10} {:>8}",
-        "property", "cases", "skipped", "failed"
-    );
-    for (p, t) in PROPERTIES.iter().zip(&tallies) {
-        let (run, skipped, failed) = (
-            t.run.load(Ordering::Relaxed),
-            t.skipped.load(Ordering::Relaxed),
-            t.failed.load(Ordering::Relaxed),
-        );
-        println!("{:<48} {run:>10} {skipped:>10} {failed:>8}", p.name);
-    }
     let first = first_failure
         .into_inner()
         .unwrap_or_else(|e| e.into_inner());
+    let summary = Summary {
+        seed: args.seed,
+        cases: args.cases,
+        shards: vec![(shard, shards)],
+        engines: worker_ctx(args)
+            .map(|c| c.engines.iter().map(|e| e.name()).collect())
+            .unwrap_or_default(),
+        properties: PROPERTIES
+            .iter()
+            .zip(&tallies)
+            .map(|(p, t)| PropertyTally {
+                name: p.name.into(),
+                run: t.run.load(Ordering::Relaxed),
+                skipped: t.skipped.load(Ordering::Relaxed),
+                failed: t.failed.load(Ordering::Relaxed),
+            })
+            .collect(),
+        failures: first
+            .as_ref()
+            .map(|(p, seed, f)| (PROPERTIES[*p].name.to_string(), *seed, f.report.clone()))
+            .into_iter()
+            .collect(),
+    };
+    print!("{}", summary.table());
+    if let Some(path) = &args.json {
+        let json = serde_json::to_string_pretty(&summary).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, json) {
+            println!("could not write {}: {e}", path.display());
+        }
+    }
     let ran: u64 = tallies.iter().map(|t| t.run.load(Ordering::Relaxed)).sum();
     println!(
         "{ran} cases in {elapsed:.1} s: {:.0} cases/s on {jobs} worker(s)",
