@@ -94,23 +94,22 @@ pub fn load_never_leaks(b: &Built, stream: &[u8]) -> Result<(), String> {
 
     let codec = Compiled::new(b.d, vmsd);
     let mut strict = before.clone();
+    strict.reset_peak();
     let r = codec.load_strict(&mut strict, opaque, version, stream);
     leak::strict(b.d, vmsd, before, &strict, opaque, &r)
         .map_err(|e| format!("{} strict load: {e}", b.d))?;
-    let growth = strict.live_bytes().saturating_sub(before.live_bytes());
     let bound = codec
         .strict_alloc_ratio()
         .saturating_mul(stream.len() as u64)
         .saturating_add(STRICT_SLACK);
-    if growth > bound {
-        return Err(format!(
-            "{} strict load ({r:?}) grew the heap by {growth} bytes, more than {bound} \
-             (ratio {} x {} bytes + {STRICT_SLACK})",
+    leak::within_cap(before, &strict, bound).map_err(|e| {
+        format!(
+            "{} strict load ({r:?}): {e} (ratio {} x {} bytes + {STRICT_SLACK})",
             b.d,
             codec.strict_alloc_ratio(),
             stream.len()
-        ));
-    }
+        )
+    })?;
     Ok(())
 }
 

@@ -6,7 +6,8 @@
 //!   through pointers the description declares, or was freed;
 //! - no caller-prepared allocation that was reachable before the load became
 //!   unreachable (an overwritten pointer);
-//! - nothing was freed twice (`Memory(BadFree)` from the loader);
+//! - nothing was freed twice: no free the heap refused during the load
+//!   ([`Heap::bad_frees`]), no `Memory(BadFree)` result;
 //! - no declared pointer points into freed memory.
 //!
 //! Reachability walks the [`Vmsd`] the way the loader does (`VMS_POINTER`
@@ -423,14 +424,31 @@ pub fn check(
     for (path, addr) in r1.dangling {
         report.violations.push(Violation::Dangling { path, addr });
     }
-    if let Err(Error {
-        kind: ErrorKind::Memory(HeapError::BadFree { addr }),
-        path,
-        ..
-    }) = result
+    // Frees the heap refused during this load: the ledger records them even
+    // when the loader ignored the error. A `BadFree` result names the path.
+    let returned = match result {
+        Err(Error {
+            kind: ErrorKind::Memory(HeapError::BadFree { addr }),
+            path,
+            ..
+        }) => Some((*addr, path)),
+        _ => None,
+    };
+    let during = after
+        .bad_frees()
+        .strip_prefix(before.bad_frees())
+        .unwrap_or(after.bad_frees());
+    for &addr in during {
+        let path = returned
+            .filter(|(a, _)| *a == addr)
+            .map_or_else(String::new, |(_, p)| p.clone());
+        report.violations.push(Violation::DoubleFree { addr, path });
+    }
+    if let Some((addr, path)) = returned
+        && !during.contains(&addr)
     {
         report.violations.push(Violation::DoubleFree {
-            addr: *addr,
+            addr,
             path: path.clone(),
         });
     }
@@ -531,6 +549,21 @@ pub fn faithful(
             unexplained.join("\n")
         ))
     }
+}
+
+/// The strict-mode allocation cap: the most bytes live at once during the
+/// load, beyond what was live before it, is at most `cap`. `after` must be
+/// a clone of `before` on which [`Heap::reset_peak`] was called before the
+/// load (the bytes live at the end are not enough: a failed strict load
+/// frees everything it made). Returns the growth.
+pub fn within_cap(before: &Heap, after: &Heap, cap: u64) -> Result<u64, String> {
+    let growth = after.peak_live_bytes().saturating_sub(before.live_bytes());
+    if growth > cap {
+        return Err(format!(
+            "the load had {growth} bytes more live at its peak than before, more than the cap {cap}"
+        ));
+    }
+    Ok(growth)
 }
 
 /// The strict-mode contract: after `Ok` the report is clean; after `Err`

@@ -104,13 +104,33 @@ impl Default for HeapLimits {
 }
 
 /// The simulated C heap.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Equality compares the ledger, the next address, the limits and the
+/// bad frees; not [`Heap::peak_live_bytes`], which is a measurement.
+#[derive(Clone)]
 pub struct Heap {
     allocations: BTreeMap<Addr, Allocation>,
     next_base: Addr,
     live_bytes: u64,
+    /// The most bytes live at once since creation or [`Heap::reset_peak`].
+    peak_live_bytes: u64,
+    /// Every address handed to [`Heap::free`] that was not the base of a
+    /// live allocation (a double or wild free), oldest first.
+    bad_frees: Vec<Addr>,
     pub limits: HeapLimits,
 }
+
+impl PartialEq for Heap {
+    fn eq(&self, other: &Heap) -> bool {
+        self.allocations == other.allocations
+            && self.next_base == other.next_base
+            && self.live_bytes == other.live_bytes
+            && self.bad_frees == other.bad_frees
+            && self.limits == other.limits
+    }
+}
+
+impl Eq for Heap {}
 
 impl Default for Heap {
     fn default() -> Self {
@@ -130,6 +150,8 @@ impl Heap {
             allocations: BTreeMap::new(),
             next_base: HEAP_BASE,
             live_bytes: 0,
+            peak_live_bytes: 0,
+            bad_frees: Vec::new(),
             limits,
         }
     }
@@ -162,7 +184,9 @@ impl Heap {
         self.insert(vec![fill; size as usize], origin)
     }
 
-    /// `g_free`: NULL is a no-op; anything but a live allocation's base is an error.
+    /// `g_free`: NULL is a no-op; anything but a live allocation's base is
+    /// an error, and is recorded in [`Heap::bad_frees`] (C would corrupt the
+    /// heap; a caller that ignores the error cannot hide it from an oracle).
     pub fn free(&mut self, addr: Addr) -> Result<(), HeapError> {
         if addr == 0 {
             return Ok(());
@@ -173,8 +197,16 @@ impl Heap {
                 self.live_bytes -= a.size();
                 Ok(())
             }
-            _ => Err(HeapError::BadFree { addr }),
+            _ => {
+                self.bad_frees.push(addr);
+                Err(HeapError::BadFree { addr })
+            }
         }
+    }
+
+    /// Every bad free so far (see [`Heap::free`]), oldest first.
+    pub fn bad_frees(&self) -> &[Addr] {
+        &self.bad_frees
     }
 
     fn check_room(&self, size: u64) -> Result<(), HeapError> {
@@ -190,6 +222,7 @@ impl Heap {
         let base = self.next_base;
         self.next_base = (base + size.max(1) + GUARD).next_multiple_of(16);
         self.live_bytes += size;
+        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
         self.allocations.insert(
             base,
             Allocation {
@@ -282,6 +315,17 @@ impl Heap {
     pub fn live_bytes(&self) -> u64 {
         self.live_bytes
     }
+
+    /// The most bytes that were live at once since the heap was made or
+    /// [`Heap::reset_peak`] was last called.
+    pub fn peak_live_bytes(&self) -> u64 {
+        self.peak_live_bytes
+    }
+
+    /// Starts a new peak measurement at the bytes live now.
+    pub fn reset_peak(&mut self) {
+        self.peak_live_bytes = self.live_bytes;
+    }
 }
 
 #[cfg(test)]
@@ -320,8 +364,38 @@ mod tests {
             Err(HeapError::OutOfMemory { .. })
         ));
         h.free(a).unwrap();
+        assert!(h.bad_frees().is_empty());
         assert!(matches!(h.free(a), Err(HeapError::BadFree { .. })));
         assert!(matches!(h.read(a, 1), Err(HeapError::UseAfterFree { .. })));
         h.malloc(8, Allocator::GMalloc, "p").unwrap();
+        assert!(matches!(h.free(a + 1), Err(HeapError::BadFree { .. })));
+        h.free(0).unwrap();
+        assert_eq!(h.bad_frees(), &[a, a + 1]);
+    }
+
+    #[test]
+    fn peak_counts_the_most_live_at_once() {
+        let mut h = Heap::default();
+        let p = h.alloc_prepared(vec![0; 5]).unwrap();
+        assert_eq!((h.live_bytes(), h.peak_live_bytes()), (5, 5));
+        h.reset_peak();
+        let a = h.malloc(7, Allocator::GMalloc, "p").unwrap();
+        let b = h.malloc(3, Allocator::GMalloc, "p").unwrap();
+        h.free(a).unwrap();
+        h.free(b).unwrap();
+        let c = h.malloc(9, Allocator::GMalloc, "p").unwrap();
+        assert_eq!((h.live_bytes(), h.peak_live_bytes()), (14, 15));
+        h.free(c).unwrap();
+        h.reset_peak();
+        assert_eq!(h.peak_live_bytes(), 5);
+        h.free(p).unwrap();
+        assert_eq!(h.peak_live_bytes(), 5);
+        // The peak is a measurement: heaps differing only there are equal.
+        let mut g = h.clone();
+        g.reset_peak();
+        assert_eq!(g, h);
+        assert_ne!(g.peak_live_bytes(), h.peak_live_bytes());
+        g.free(p).unwrap_err();
+        assert_ne!(g, h, "a bad free makes heaps differ");
     }
 }

@@ -6,7 +6,7 @@
 use super::plan::{Alloc, Elem, FieldPlan, Flat, OverNonNull, SizeRule, Slots, VmsdPlan, c_str};
 use super::walk::{self, Path, Seg, stride_at};
 use vmstate_reference::{
-    Addr, Allocator, Error, ErrorKind, Heap, Info, Limits, MARKER_NULL, MARKER_VALID,
+    Addr, Allocator, Error, ErrorKind, Heap, HeapError, Info, Limits, MARKER_NULL, MARKER_VALID,
     QEMU_VM_SUBSECTION,
 };
 
@@ -136,42 +136,50 @@ pub fn load_strict(
     let Some(strict) = l.strict.take() else {
         return result;
     };
-    match &result {
+    let settled = match &result {
         Ok(_) => strict.commit(l.heap),
         Err(_) => strict.rollback(l.heap),
-    }
+    };
+    // A free that fails here is a bug in the bookkeeping: report it in place
+    // of the load's own result (the heap has recorded it too).
+    settled.map_err(|e| Error::new(ErrorKind::Memory(e), l.pos, plan.name.as_str()))?;
     result
 }
 
 impl Strict {
     /// Frees every old pointer value a slot lost, unless some replaced
-    /// slot still holds it.
-    fn commit(self, heap: &mut Heap) {
+    /// slot still holds it. Returns the first free that failed.
+    fn commit(self, heap: &mut Heap) -> Result<(), HeapError> {
         let finals: std::collections::BTreeSet<Addr> = self
             .replaced
             .iter()
             .filter_map(|&(slot, _)| heap.read_ptr(slot).ok())
             .collect();
         let mut freed = std::collections::BTreeSet::new();
+        let mut first = Ok(());
         for &(_, old) in &self.replaced {
             let live_base = heap
                 .allocation_at(old)
                 .is_some_and(|a| a.base == old && !a.freed);
             if old != 0 && live_base && !finals.contains(&old) && freed.insert(old) {
-                let _ = heap.free(old);
+                first = first.and(heap.free(old));
             }
         }
+        first
     }
 
     /// Puts back every byte the load wrote into pre-existing memory and
-    /// frees everything it allocated.
-    fn rollback(self, heap: &mut Heap) {
+    /// frees everything it allocated. Does all of it even when a step
+    /// fails, and returns the first failure.
+    fn rollback(self, heap: &mut Heap) -> Result<(), HeapError> {
+        let mut first = Ok(());
         for (addr, bytes) in self.undo.iter().rev() {
-            let _ = heap.write(*addr, bytes);
+            first = first.and(heap.write(*addr, bytes));
         }
         for &a in &self.made {
-            let _ = heap.free(a);
+            first = first.and(heap.free(a));
         }
+        first
     }
 }
 

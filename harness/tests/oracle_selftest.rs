@@ -1,0 +1,810 @@
+//! Oracles that can fail: for every rule of the leak oracle, the case
+//! runner and the stream consumption oracle, a small hand-made input that
+//! breaks exactly that rule and must be reported, next to the unbroken
+//! input that must pass.
+//!
+//! - leak oracle (`leak::check`, `leak::faithful`, `leak::strict`,
+//!   `leak::within_cap`): hand-made "after" heaps, no loader involved;
+//! - case runner (`case::run_case_file`): one in-memory case file, one
+//!   wrong expectation per table row, on both model engines;
+//! - stream oracle (`stream::check_consumption`, `fuzz::stream`): a parsed
+//!   real stream whose record offsets are edited one at a time.
+
+use serde_json::{Value, json};
+use vmstate_harness::case::{self, ctype::Types, run::prepare, spec::CaseFile};
+use vmstate_harness::engine::{Engine, Optimized, Reference};
+use vmstate_harness::leak::{self, Cause, Finding, Violation};
+use vmstate_reference::{
+    Addr, Allocator, Dialect, Error, ErrorKind, Heap, HeapError, UNINIT_BYTE, Vmsd,
+};
+
+// ---------------------------------------------------------------------------
+// Leak oracle
+
+/// `D { uint32_t len; uint8_t *buf; uint32_t *p; }`: `buf` is a
+/// VBUFFER_ALLOC of `len` bytes at offset 8, `p` a plain pointer to one
+/// uint32 at offset 16.
+const LEAK_FILE: &str = r#"{
+  "structs": {"D": "uint32_t len; uint8_t *buf; uint32_t *p;"},
+  "vmsds": [{"name": "d", "struct": "D", "fields": [
+    {"member": "len", "info": "uint32"},
+    {"member": "buf", "info": "buffer", "size_from": "len", "flags": "POINTER|VBUFFER|ALLOC"},
+    {"member": "p", "info": "uint32", "num": 1, "flags": "POINTER|ARRAY"}]}],
+  "cases": [{"name": "d", "dialects": []}]
+}"#;
+
+const BUF: Addr = 8;
+const P: Addr = 16;
+
+/// The destination `D` with the given state, on a fresh heap.
+fn leak_dest(d: Dialect, state: Value) -> (Vmsd, Heap, Addr) {
+    let file: CaseFile = serde_json::from_str(LEAK_FILE).unwrap();
+    let types = Types::new(&file.structs).unwrap();
+    let dst = prepare(&file, &types, &file.cases[0], d, &state).unwrap();
+    (dst.vmsd, dst.heap, dst.opaque)
+}
+
+fn empty_dest(d: Dialect) -> (Vmsd, Heap, Addr) {
+    leak_dest(d, json!({"len": 0, "buf": null, "p": null}))
+}
+
+const OK: Result<usize, Error> = Ok(0);
+
+fn failed() -> Result<usize, Error> {
+    Err(Error::new(ErrorKind::Eof, 3, "d"))
+}
+
+fn violations(
+    d: Dialect,
+    vmsd: &Vmsd,
+    before: &Heap,
+    after: &Heap,
+    opaque: Addr,
+    r: &Result<usize, Error>,
+) -> Vec<Violation> {
+    leak::check(d, vmsd, before, after, opaque, r).violations
+}
+
+/// The unbroken heaps: nothing happened, or a load made a buffer and
+/// linked it. No rule fires, and strict mode accepts both.
+#[test]
+fn leak_oracle_passes_a_clean_load() {
+    for d in Dialect::ALL {
+        let (vmsd, before, o) = empty_dest(d);
+        assert!(violations(d, &vmsd, &before, &before, o, &OK).is_empty());
+        let mut after = before.clone();
+        let b = after.malloc(4, Allocator::GMalloc0, "d.buf").unwrap();
+        after.write_ptr(o + BUF, b).unwrap();
+        after.write(o, &4u32.to_le_bytes()).unwrap();
+        let report = leak::check(d, &vmsd, &before, &after, o, &OK);
+        assert!(report.is_clean(), "{report}");
+        assert_eq!((report.made_live, report.made_bytes), (vec![b], 4));
+        leak::strict(d, &vmsd, &before, &after, o, &OK).unwrap();
+        assert!(
+            leak::faithful(d, &vmsd, &before, &after, o, &OK)
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
+/// Rule 1: an allocation the load made is live and unreachable, whether
+/// it is the only, the oldest or the newest one.
+#[test]
+fn leak_rule_unreachable_allocation() {
+    for d in Dialect::ALL {
+        let (vmsd, before, o) = empty_dest(d);
+        // Only one, made for a path no other allocation has.
+        let mut after = before.clone();
+        let lost = after.malloc(6, Allocator::GMalloc, "d.buf").unwrap();
+        assert_eq!(
+            violations(d, &vmsd, &before, &after, o, &OK),
+            [Violation::Leaked {
+                base: lost,
+                size: 6,
+                made_for: "d.buf".into(),
+                allocator: Allocator::GMalloc,
+                cause: Cause::Unattributed,
+            }]
+        );
+        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
+        let err = leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap_err();
+        assert!(err.contains(&format!("{lost:#x}")), "{err}");
+
+        // The newest allocation is lost, an older one is linked: the older
+        // holds the slot of the same path, so the loss is attributed to
+        // VMS_ALLOC overwriting it.
+        let mut after = before.clone();
+        let kept = after.malloc(4, Allocator::GTryMalloc, "d.buf").unwrap();
+        after.write_ptr(o + BUF, kept).unwrap();
+        after.write(o, &4u32.to_le_bytes()).unwrap();
+        let newest = after.malloc(4, Allocator::GTryMalloc, "d.buf").unwrap();
+        let v = violations(d, &vmsd, &before, &after, o, &OK);
+        assert_eq!(
+            v,
+            [Violation::Leaked {
+                base: newest,
+                size: 4,
+                made_for: "d.buf".into(),
+                allocator: Allocator::GTryMalloc,
+                cause: Cause::Finding(Finding::VmsAllocOverwrite),
+            }]
+        );
+        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
+        assert_eq!(
+            leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap(),
+            [Finding::VmsAllocOverwrite].into()
+        );
+
+        // The oldest is lost, the newest linked.
+        let mut after = before.clone();
+        let oldest = after.malloc(3, Allocator::GMalloc0, "d.buf").unwrap();
+        let linked = after.malloc(3, Allocator::GMalloc0, "d.buf").unwrap();
+        after.write_ptr(o + BUF, linked).unwrap();
+        after.write(o, &3u32.to_le_bytes()).unwrap();
+        let v = violations(d, &vmsd, &before, &after, o, &OK);
+        assert!(
+            matches!(&v[..], [Violation::Leaked { base, size: 3, .. }] if *base == oldest),
+            "{v:?}"
+        );
+
+        // A load-made allocation for a path whose slot holds a pointer of
+        // another origin is unattributed, not blamed on VMS_ALLOC.
+        let mut after = before.clone();
+        let lost = after.malloc(4, Allocator::GMalloc, "d.p").unwrap();
+        let other = after.alloc_prepared(vec![0; 4]).unwrap();
+        after.write_ptr(o + P, other).unwrap();
+        let v = violations(d, &vmsd, &before, &after, o, &OK);
+        assert!(
+            matches!(&v[..], [Violation::Leaked { base, cause: Cause::Unattributed, .. }] if *base == lost),
+            "{v:?}"
+        );
+    }
+}
+
+/// Rule 2: a caller-prepared allocation reachable before the load is live
+/// and unreachable after it.
+#[test]
+fn leak_rule_prepared_allocation_made_unreachable() {
+    for d in Dialect::ALL {
+        // Through the plain pointer `p`: no finding explains it.
+        let (vmsd, before, o) = leak_dest(d, json!({"len": 0, "buf": null, "p": [7]}));
+        let held = before.read_ptr(o + P).unwrap();
+        assert!(violations(d, &vmsd, &before, &before, o, &OK).is_empty());
+        let mut after = before.clone();
+        after.write_ptr(o + P, 0).unwrap();
+        assert_eq!(
+            violations(d, &vmsd, &before, &after, o, &OK),
+            [Violation::Overwritten {
+                base: held,
+                size: 4,
+                slot_path: "d.p".into(),
+                cause: Cause::Overwrite,
+            }]
+        );
+        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
+        let err = leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap_err();
+        assert!(err.contains("overwritten"), "{err}");
+
+        // Through the VMS_ALLOC pointer `buf`: attributed to the finding.
+        let (vmsd, before, o) = leak_dest(d, json!({"len": 2, "buf": "0102", "p": null}));
+        let held = before.read_ptr(o + BUF).unwrap();
+        let mut after = before.clone();
+        let new = after.malloc(2, Allocator::GMalloc, "d.buf").unwrap();
+        after.write_ptr(o + BUF, new).unwrap();
+        assert_eq!(
+            violations(d, &vmsd, &before, &after, o, &OK),
+            [Violation::Overwritten {
+                base: held,
+                size: 2,
+                slot_path: "d.buf".into(),
+                cause: Cause::Finding(Finding::VmsAllocOverwrite),
+            }]
+        );
+        assert_eq!(
+            leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap(),
+            [Finding::VmsAllocOverwrite].into()
+        );
+        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
+
+        // A prepared allocation nothing pointed to before is not the load's.
+        let mut before2 = before.clone();
+        let stray = before2.alloc_prepared(vec![1]).unwrap();
+        let after2 = before2.clone();
+        assert!(violations(d, &vmsd, &before2, &after2, o, &OK).is_empty());
+        assert!(after2.allocation_at(stray).is_some());
+        // Nor is the root, which no slot holds.
+        let mut after3 = before.clone();
+        after3.write_ptr(o + BUF, 0).unwrap();
+        let v = violations(d, &vmsd, &before, &after3, o, &OK);
+        assert!(
+            v.iter()
+                .all(|v| !matches!(v, Violation::Overwritten { base, .. } if *base == o)),
+            "{v:?}"
+        );
+    }
+}
+
+/// Rule 3: nothing is freed twice, whether the loader returned the error
+/// or ignored it (the heap's ledger of bad frees).
+#[test]
+fn leak_rule_double_free() {
+    for d in Dialect::ALL {
+        let (vmsd, before, o) = empty_dest(d);
+        let mut before = before;
+        let x = before.alloc_prepared(vec![0; 4]).unwrap();
+        // A free the loader made and ignored.
+        let mut after = before.clone();
+        after.free(x).unwrap();
+        assert!(violations(d, &vmsd, &before, &after, o, &OK).is_empty());
+        after.free(x).unwrap_err();
+        assert_eq!(
+            violations(d, &vmsd, &before, &after, o, &OK),
+            [Violation::DoubleFree {
+                addr: x,
+                path: String::new()
+            }]
+        );
+        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
+        let err = leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap_err();
+        assert!(err.contains("double free"), "{err}");
+        // The same free returned as the load's result: reported once, with
+        // the result's path.
+        let r: Result<usize, Error> = Err(Error::new(
+            ErrorKind::Memory(HeapError::BadFree { addr: x }),
+            5,
+            "d.buf",
+        ));
+        assert_eq!(
+            violations(d, &vmsd, &before, &after, o, &r),
+            [Violation::DoubleFree {
+                addr: x,
+                path: "d.buf".into()
+            }]
+        );
+        // Returned only (the ledger saw nothing).
+        assert_eq!(
+            violations(d, &vmsd, &before, &before, o, &r),
+            [Violation::DoubleFree {
+                addr: x,
+                path: "d.buf".into()
+            }]
+        );
+        // Bad frees from before the load are not this load's.
+        let mut before2 = after.clone();
+        before2.free(0x10).unwrap_err();
+        let mut after2 = before2.clone();
+        assert!(violations(d, &vmsd, &before2, &after2, o, &OK).is_empty());
+        after2.free(0x20).unwrap_err();
+        assert_eq!(
+            violations(d, &vmsd, &before2, &after2, o, &OK),
+            [Violation::DoubleFree {
+                addr: 0x20,
+                path: String::new()
+            }]
+        );
+    }
+}
+
+/// Rule 4: a declared pointer points into freed memory.
+#[test]
+fn leak_rule_pointer_into_freed_memory() {
+    for d in Dialect::ALL {
+        let (vmsd, before, o) = leak_dest(d, json!({"len": 0, "buf": null, "p": [7]}));
+        let held = before.read_ptr(o + P).unwrap();
+        let mut after = before.clone();
+        after.free(held).unwrap();
+        assert_eq!(
+            violations(d, &vmsd, &before, &after, o, &OK),
+            [Violation::Dangling {
+                path: "d.p".into(),
+                addr: held
+            }]
+        );
+        // An interior pointer too.
+        let mut after = before.clone();
+        after.write_ptr(o + P, held + 2).unwrap();
+        after.free(held).unwrap();
+        let v = violations(d, &vmsd, &before, &after, o, &OK);
+        assert!(
+            matches!(&v[..], [Violation::Dangling { addr, .. }] if *addr == held + 2),
+            "{v:?}"
+        );
+        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
+        let err = leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap_err();
+        assert!(err.contains("dangling"), "{err}");
+    }
+}
+
+/// Rule 5: the peak of a strict load's allocation stays within the cap,
+/// even when the load frees it all before returning.
+#[test]
+fn leak_rule_growth_past_the_strict_cap() {
+    let (_, before, _) = empty_dest(Dialect::Qemu11_1);
+    let mut after = before.clone();
+    after.reset_peak();
+    assert_eq!(leak::within_cap(&before, &after, 0), Ok(0));
+    let a = after.malloc(100, Allocator::GMalloc0, "d.buf").unwrap();
+    let b = after.malloc(20, Allocator::GMalloc0, "d.buf").unwrap();
+    after.free(a).unwrap();
+    after.free(b).unwrap();
+    assert_eq!(after.live_bytes(), before.live_bytes(), "nothing left");
+    assert_eq!(leak::within_cap(&before, &after, 120), Ok(120));
+    let err = leak::within_cap(&before, &after, 119).unwrap_err();
+    assert!(err.contains("120") && err.contains("119"), "{err}");
+}
+
+/// The strict contract after a failed load: everything made is freed and
+/// every prepared allocation is as it was.
+#[test]
+fn strict_rules_of_a_failed_load() {
+    for d in Dialect::ALL {
+        let (vmsd, before, o) = leak_dest(d, json!({"len": 2, "buf": "0102", "p": [7]}));
+        // Untouched: fine.
+        leak::strict(d, &vmsd, &before, &before, o, &failed()).unwrap();
+        // A made allocation still linked (reachable: no leak rule fires).
+        let mut after = before.clone();
+        let made = after.malloc(4, Allocator::GMalloc0, "d.p").unwrap();
+        let old = after.read_ptr(o + P).unwrap();
+        after.write_ptr(o + P, made).unwrap();
+        after.free(old).unwrap();
+        assert!(leak::check(d, &vmsd, &before, &after, o, &failed()).is_clean());
+        let err = leak::strict(d, &vmsd, &before, &after, o, &failed()).unwrap_err();
+        assert!(err.contains("left 4 bytes"), "{err}");
+        leak::strict(d, &vmsd, &before, &after, o, &OK).unwrap();
+        assert_eq!(
+            leak::faithful(d, &vmsd, &before, &after, o, &failed()).unwrap(),
+            [Finding::FailedLoadKeepsAllocations].into()
+        );
+        // Prepared bytes not restored: the root, and a buffer.
+        for at in [o, before.read_ptr(o + BUF).unwrap()] {
+            let mut after = before.clone();
+            after.write(at + 1, &[0x55]).unwrap();
+            let err = leak::strict(d, &vmsd, &before, &after, o, &failed()).unwrap_err();
+            assert!(err.contains(&format!("{at:#x}")), "{err}");
+            leak::strict(d, &vmsd, &before, &after, o, &OK).unwrap();
+        }
+        // A prepared allocation freed (and not pointed to) is not restored.
+        let mut before2 = before.clone();
+        let stray = before2.alloc_prepared(vec![1]).unwrap();
+        let mut after2 = before2.clone();
+        after2.free(stray).unwrap();
+        let err = leak::strict(d, &vmsd, &before2, &after2, o, &failed()).unwrap_err();
+        assert!(err.contains("did not restore"), "{err}");
+    }
+}
+
+/// The unzeroed-table finding is named only for its error and slot value,
+/// and only in the dialects whose facts have it.
+#[test]
+fn faithful_names_the_unzeroed_table_only_for_poison() {
+    for d in Dialect::ALL {
+        let (vmsd, before, o) = empty_dest(d);
+        let poison = u64::from_le_bytes([UNINIT_BYTE; 8]);
+        let found = |slot: u64| {
+            let r = Err(Error::new(ErrorKind::AutoAllocSlotNotNull { slot }, 0, "d"));
+            leak::faithful(d, &vmsd, &before, &before, o, &r).unwrap()
+        };
+        let has = Finding::AllocAutoAllocUnzeroedTable.dialects().contains(&d);
+        assert_eq!(
+            found(poison).contains(&Finding::AllocAutoAllocUnzeroedTable),
+            has,
+            "{d}"
+        );
+        assert!(found(poison - 1).is_empty());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Case runner
+
+/// Every expectation field of the case format, with a correct value.
+fn runner_file() -> Value {
+    json!({
+      "source": "oracle self-test",
+      "structs": {"S": "uint16_t a; uint8_t b[2];", "V": "uint32_t a; uint32_t b;", "PS": "S *one;", "T": "uint8_t x; uint8_t y;"},
+      "vmsds": [
+        {"name": "s", "struct": "S", "fields": [
+          {"member": "a", "info": "uint16"}, {"member": "b", "info": "uint8", "num": 2, "flags": "ARRAY"}]},
+        {"name": "must", "struct": "V", "fields": [
+          {"member": "a", "info": "uint32"},
+          {"member": "b", "info": "uint32", "flags": "MUST_EXIST", "exists": false}]},
+        {"name": "none", "struct": "V", "fields": [
+          {"member": "a", "info": "uint32", "exists": false}]},
+        {"name": "aop-noarray", "struct": "PS", "fields": [
+          {"member": "one", "vmsd": "s", "size": 0, "flags": "STRUCT|ARRAY_OF_POINTER"}]},
+        {"name": "t", "struct": "T", "fields": [{"member": "x", "info": "uint8"}],
+         "subsections": ["t/y"]},
+        {"name": "t/y", "struct": "T", "needed": {"nonzero": "y"},
+         "fields": [{"member": "y", "info": "uint8"}]}
+      ],
+      "cases": [
+        {"name": "round trip", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"],
+         "root": "s", "check": "ok", "state": {"a": 258, "b": [3, 4]}, "wire": "0102 0304"},
+        {"name": "errors", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"],
+         "root": "must", "state": {"a": 1, "b": 2}, "wire": "00000001 00000002",
+         "save": {"error": "MustExistOnSave", "path": "must.b"},
+         "load": {"error": "InputValidationFailed", "offset": 4, "path": "must.b"}},
+        {"name": "nothing on the wire", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"],
+         "root": "none", "state": {"a": 5}, "wire": "", "dest": {"a": 9},
+         "load": {"state": {"a": 9}}},
+        {"name": "bad description", "dialects": ["qemu-master", "qemu-11.1"],
+         "root": "aop-noarray", "check": "ArrayOfPointerNeedsArray"},
+        {"name": "second half loads", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"],
+         "root": "t", "state": {"x": 1, "y": 2},
+         "wire": "01 | 05 03 742f79 00000001 | 02", "truncations": false}
+      ]
+    })
+}
+
+/// Runs the file on `engine`: (case name, failure) per case and dialect.
+fn run_runner(file: &Value, engine: &dyn Engine) -> Vec<(String, Option<String>)> {
+    let file: CaseFile = serde_json::from_value(file.clone()).expect("a case file");
+    case::run_case_file("selftest", &file, engine)
+        .into_iter()
+        .map(|r| {
+            assert!(r.skipped.is_none(), "{r}");
+            (r.name, r.failure)
+        })
+        .collect()
+}
+
+/// One wrong expectation: which case, what to change, and a word the
+/// failure must contain.
+struct Row {
+    what: &'static str,
+    case: usize,
+    edit: fn(&mut Value),
+    says: &'static str,
+}
+
+fn rows() -> Vec<Row> {
+    vec![
+        Row {
+            what: "wire",
+            case: 0,
+            edit: |c| c["wire"] = json!("0102 0305"),
+            says: "save gave",
+        },
+        Row {
+            what: "save error code",
+            case: 1,
+            edit: |c| c["save"]["error"] = json!("NullPointerBase"),
+            says: "save: error",
+        },
+        Row {
+            what: "save error path",
+            case: 1,
+            edit: |c| c["save"]["path"] = json!("must.a"),
+            says: "save: error",
+        },
+        Row {
+            what: "save succeeds where an error is expected",
+            case: 0,
+            edit: |c| c["save"] = json!({"error": "MustExistOnSave"}),
+            says: "expected error MustExistOnSave",
+        },
+        Row {
+            what: "load error code",
+            case: 1,
+            edit: |c| c["load"]["error"] = json!("NotEqual"),
+            says: "expected NotEqual",
+        },
+        Row {
+            what: "load error offset",
+            case: 1,
+            edit: |c| c["load"]["offset"] = json!(0),
+            says: "expected offset 0",
+        },
+        Row {
+            what: "load error path",
+            case: 1,
+            edit: |c| c["load"]["path"] = json!("must.a"),
+            says: "expected must.a",
+        },
+        Row {
+            what: "load error expected, load succeeds",
+            case: 0,
+            edit: |c| c["load"] = json!({"error": "Eof"}),
+            says: "load succeeded",
+        },
+        Row {
+            what: "load success expected, load fails",
+            case: 1,
+            edit: |c| c["load"] = json!(true),
+            says: "load failed",
+        },
+        Row {
+            what: "loaded state",
+            case: 0,
+            edit: |c| c["load"] = json!({"state": {"a": 258, "b": [3, 5]}}),
+            says: "loaded state",
+        },
+        Row {
+            what: "loaded state (kept destination member)",
+            case: 2,
+            edit: |c| c["load"]["state"]["a"] = json!(5),
+            says: "loaded state",
+        },
+        Row {
+            what: "consumed length (a byte the load does not read)",
+            case: 0,
+            edit: |c| {
+                c["wire"] = json!("0102 0304 ff");
+                c["save"] = json!(false);
+            },
+            says: "consumed 4 bytes of 5",
+        },
+        Row {
+            what: "truncations",
+            case: 4,
+            edit: |c| c["truncations"] = json!(true),
+            says: "second half",
+        },
+        Row {
+            what: "truncations (default)",
+            case: 4,
+            edit: |c| {
+                c.as_object_mut().unwrap().remove("truncations");
+            },
+            says: "second half",
+        },
+        Row {
+            what: "check verdict: ok expected",
+            case: 3,
+            edit: |c| c["check"] = json!("ok"),
+            says: "vmstate_check gave ArrayOfPointerNeedsArray",
+        },
+        Row {
+            what: "check verdict: a rule expected",
+            case: 0,
+            edit: |c| c["check"] = json!("ArrayOfPointerNeedsArray"),
+            says: "vmstate_check gave ok",
+        },
+    ]
+}
+
+#[test]
+fn case_runner_passes_the_unmutated_file() {
+    for engine in [&Reference as &dyn Engine, &Optimized] {
+        let results = run_runner(&runner_file(), engine);
+        assert_eq!(results.len(), 18);
+        for (name, failure) in &results {
+            assert!(failure.is_none(), "{} {name}: {failure:?}", engine.name());
+        }
+    }
+}
+
+/// Each wrong expectation fails its case in every dialect, with the
+/// failure the row names, and leaves every other case passing.
+#[test]
+fn case_runner_reports_every_wrong_expectation() {
+    let mut missed = Vec::new();
+    for row in rows() {
+        let mut file = runner_file();
+        (row.edit)(&mut file["cases"][row.case]);
+        let case_name = file["cases"][row.case]["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        for engine in [&Reference as &dyn Engine, &Optimized] {
+            for (name, failure) in run_runner(&file, engine) {
+                let mutated = name.contains(&format!(":{case_name}@"));
+                match (mutated, &failure) {
+                    (true, Some(f)) if f.contains(row.says) => {}
+                    (false, None) => {}
+                    _ => missed.push(format!(
+                        "{} [{}] {name}: {failure:?} (want {:?})",
+                        row.what,
+                        engine.name(),
+                        row.says
+                    )),
+                }
+            }
+        }
+    }
+    assert!(missed.is_empty(), "\n{}", missed.join("\n"));
+}
+
+// ---------------------------------------------------------------------------
+// Stream consumption oracle
+
+use vmstate_harness::stream::{Record, Stream, check_consumption, parse};
+
+fn seed(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../corpus/stream")
+        .join(name);
+    std::fs::read(path).unwrap()
+}
+
+fn first_section<'s, 'a>(s: &'s mut Stream<'a>) -> &'s mut vmstate_harness::stream::Section<'a> {
+    s.records
+        .iter_mut()
+        .find_map(|r| match r {
+            Record::Section(sec) => Some(sec),
+            _ => None,
+        })
+        .expect("a section")
+}
+
+/// Each rule of `check_consumption`, broken by editing one offset of a
+/// parsed stream; the unedited stream passes.
+#[test]
+fn stream_oracle_reports_each_broken_rule() {
+    type Edit = fn(&mut Stream<'_>);
+    let rows: &[(&str, &str, Edit, &str)] = &[
+        (
+            "device.mig",
+            "record offset",
+            |s| first_section(s).offset += 1,
+            "expected",
+        ),
+        (
+            "device.mig",
+            "payload start",
+            |s| {
+                let sec = first_section(s);
+                sec.payload.start = sec.offset - 1;
+            },
+            "bad payload",
+        ),
+        (
+            "device.mig",
+            "payload reversed",
+            |s| {
+                let sec = first_section(s);
+                sec.payload.end = sec.payload.start - 1;
+            },
+            "bad payload",
+        ),
+        (
+            "device.mig",
+            "footer not at payload end",
+            |s| {
+                let sec = first_section(s);
+                sec.footer = sec.footer.map(|f| f + 1);
+            },
+            "footer",
+        ),
+        (
+            "device.mig",
+            "record end not after its footer",
+            |s| first_section(s).end += 1,
+            "footer",
+        ),
+        (
+            "device.mig",
+            "no footer, payload end != end",
+            |s| {
+                let sec = first_section(s);
+                sec.footer = None;
+            },
+            "payload/end mismatch",
+        ),
+        ("device.mig", "EOF offset", |s| s.eof_offset += 1, "EOF at"),
+        (
+            "packaged.mig",
+            "command offset",
+            |s| {
+                for r in &mut s.records {
+                    if let Record::Command(c) = r {
+                        c.offset += 1;
+                        return;
+                    }
+                }
+                panic!("no command");
+            },
+            "command at",
+        ),
+        (
+            "packaged.mig",
+            "packaged records",
+            |s| {
+                for r in &mut s.records {
+                    if let Record::Command(c) = r
+                        && let Some(p) = &mut c.packaged
+                    {
+                        p.start += 1;
+                        return;
+                    }
+                }
+                panic!("no packaged command");
+            },
+            "expected",
+        ),
+        (
+            "packaged.mig",
+            "packaged EOF",
+            |s| {
+                for r in &mut s.records {
+                    if let Record::Command(c) = r
+                        && let Some(p) = &mut c.packaged
+                    {
+                        p.eof_offset += 1;
+                        return;
+                    }
+                }
+                panic!("no packaged command");
+            },
+            "not consumed exactly",
+        ),
+        (
+            "packaged.mig",
+            "packaged command end",
+            |s| {
+                for r in &mut s.records {
+                    if let Record::Command(c) = r
+                        && c.packaged.is_some()
+                    {
+                        c.end += 1;
+                        return;
+                    }
+                }
+                panic!("no packaged command");
+            },
+            "not consumed exactly",
+        ),
+    ];
+    let mut missed = Vec::new();
+    for (file, what, edit, says) in rows {
+        let data = seed(file);
+        let mut s = parse(&data).unwrap_or_else(|e| panic!("{file}: {e}"));
+        check_consumption(&s).unwrap_or_else(|e| panic!("{file} unedited: {e}"));
+        edit(&mut s);
+        match check_consumption(&s) {
+            Err(e) if e.contains(says) => {}
+            other => missed.push(format!("{file} {what}: {other:?}, want {says:?}")),
+        }
+    }
+    assert!(missed.is_empty(), "\n{}", missed.join("\n"));
+}
+
+/// The rules about the configuration section and the vmdesc, on the first
+/// seed that has each.
+#[test]
+fn stream_oracle_reports_configuration_and_vmdesc_rules() {
+    let mut with_config = 0;
+    let mut with_vmdesc = 0;
+    for name in [
+        "s390x-ccw.mig",
+        "minimal.mig",
+        "device.mig",
+        "auto-alloc.mig",
+    ] {
+        let data = seed(name);
+        let Ok(s) = parse(&data) else { continue };
+        check_consumption(&s).unwrap();
+        if s.configuration.is_some() {
+            with_config += 1;
+            let mut t = s.clone();
+            t.configuration.as_mut().unwrap().offset += 1;
+            let e = check_consumption(&t).unwrap_err();
+            assert!(e.contains("configuration at"), "{e}");
+        }
+        if s.vmdesc.is_some() {
+            with_vmdesc += 1;
+            let mut t = s.clone();
+            t.vmdesc.as_mut().unwrap().offset += 1;
+            let e = check_consumption(&t).unwrap_err();
+            assert!(e.contains("vmdesc at"), "{e}");
+            let mut t = s.clone();
+            let mut longer = data.clone();
+            longer.push(0);
+            t.data = &longer;
+            let e = check_consumption(&t).unwrap_err();
+            assert!(e.contains("does not end the file"), "{e}");
+        } else {
+            let mut t = s.clone();
+            let mut longer = data.clone();
+            longer.push(0);
+            t.data = &longer;
+            let e = check_consumption(&t).unwrap_err();
+            assert!(e.contains("1 bytes after EOF"), "{e}");
+        }
+    }
+    assert!(
+        with_config > 0 && with_vmdesc > 0,
+        "{with_config} {with_vmdesc}"
+    );
+}
