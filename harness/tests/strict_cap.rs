@@ -64,7 +64,7 @@ fn hostile(d: Dialect) -> (Built, u64) {
     } else {
         1 + 4
     };
-    (fuzz::build(&GenCase { dialect: d, file }).unwrap(), ratio)
+    (fuzz::build(&GenCase::from_file(d, file)).unwrap(), ratio)
 }
 
 #[test]
