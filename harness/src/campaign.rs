@@ -38,6 +38,8 @@ impl Ctx {
 
 /// A property of the campaign.
 pub struct Property {
+    /// Short name: what `FUZZER=` and the fuzz binary call it.
+    pub id: &'static str,
     pub name: &'static str,
     pub run: fn(&mut Unstructured, &Ctx) -> arbitrary::Result<Outcome>,
 }
@@ -72,6 +74,7 @@ fn optional(r: Option<Result<(), Failure>>) -> Outcome {
 /// Every property, in the order the table prints them.
 pub const PROPERTIES: &[Property] = &[
     Property {
+        id: "save",
         name: "save: every engine gives the same bytes",
         run: |u, c| {
             let case = gen_case(u, c.dialect)?;
@@ -79,6 +82,7 @@ pub const PROPERTIES: &[Property] = &[
         },
     },
     Property {
+        id: "load-mutated",
         name: "load: same outcome, state, allocations (mutated)",
         run: |u, c| {
             let case = gen_case(u, c.dialect)?;
@@ -91,6 +95,7 @@ pub const PROPERTIES: &[Property] = &[
         },
     },
     Property {
+        id: "round-trip",
         name: "load(save(x)) == x",
         run: |u, c| {
             let case = round_trip_case(u, c.dialect)?;
@@ -98,6 +103,7 @@ pub const PROPERTIES: &[Property] = &[
         },
     },
     Property {
+        id: "dynamic-wire",
         name: "dynamic-array dialects' bytes agree",
         run: |u, c| {
             if c.dialect
@@ -111,6 +117,7 @@ pub const PROPERTIES: &[Property] = &[
         },
     },
     Property {
+        id: "markers",
         name: "nullptr bytes == ptr-marker bytes - 0x31",
         run: |u, _| {
             Ok(optional(oracle::markers_differ_exactly(
@@ -119,6 +126,7 @@ pub const PROPERTIES: &[Property] = &[
         },
     },
     Property {
+        id: "check",
         name: "vmstate_check: reference == optimized",
         run: |u, c| {
             let raw = RawVmsd::arbitrary(u)?;

@@ -7,6 +7,7 @@
 //! report (the case file and the stream in hex) when a property fails.
 //! Inputs the generator rejects are `Ok`: there is nothing to check.
 
+use crate::campaign::{Ctx, Outcome as CampaignOutcome, PROPERTIES};
 use crate::codec::{Compiled, STRICT_SLACK};
 use crate::generate::GenCase;
 use crate::leak;
@@ -143,13 +144,80 @@ pub fn stream(data: &[u8]) -> Result<(), String> {
 /// An oracle: fuzzer bytes to a verdict.
 pub type Oracle = fn(&[u8]) -> Result<(), String>;
 
-/// The oracle of a target by name (`load`, `differential`, `stream`).
+/// The oracle of a target by name (`load`, `differential`, `stream`, or
+/// `all`, the binary that drives every oracle).
 pub fn oracle(target: &str) -> Option<Oracle> {
     match target {
         "load" => Some(load),
         "differential" => Some(differential),
         "stream" => Some(stream),
+        "all" => Some(all),
         _ => None,
+    }
+}
+
+/// The three targets' oracles, by name.
+const TARGETS: [(&str, Oracle); 3] = [
+    ("load", load),
+    ("differential", differential),
+    ("stream", stream),
+];
+
+/// Every oracle name the `all` binary knows: the three targets, then every
+/// property of `check` by its id.
+pub fn oracle_names() -> Vec<&'static str> {
+    TARGETS
+        .iter()
+        .map(|t| t.0)
+        .chain(PROPERTIES.iter().map(|p| p.id))
+        .collect()
+}
+
+/// Runs oracle number `k` of [`oracle_names`] on `data`.
+fn run_oracle(k: usize, data: &[u8]) -> Result<(), String> {
+    if let Some((_, oracle)) = TARGETS.get(k) {
+        return oracle(data);
+    }
+    let Some(property) = PROPERTIES.get(k - TARGETS.len()) else {
+        return Ok(());
+    };
+    thread_local! {
+        static MODELS: Ctx = Ctx::models();
+    }
+    MODELS.with(
+        |ctx| match (property.run)(&mut Unstructured::new(data), ctx) {
+            Ok(CampaignOutcome::Fail(f)) => Err(f.to_string()),
+            _ => Ok(()),
+        },
+    )
+}
+
+/// The oracle `FUZZER` pins, if set (read once).
+fn pinned() -> Option<usize> {
+    static PINNED: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *PINNED.get_or_init(|| {
+        let name = std::env::var("FUZZER").ok()?;
+        let k = oracle_names().iter().position(|n| *n == name);
+        if k.is_none() {
+            eprintln!("FUZZER={name}: not one of {:?}", oracle_names());
+            std::process::exit(2);
+        }
+        k
+    })
+}
+
+/// The `all` target, as wasm-tools does it: the first byte picks the
+/// oracle (unless `FUZZER=name` pins one) and the rest is its input.
+pub fn all(data: &[u8]) -> Result<(), String> {
+    let count = oracle_names().len();
+    match pinned() {
+        Some(k) => run_oracle(k, data),
+        None => {
+            let Some((&first, rest)) = data.split_first() else {
+                return Ok(());
+            };
+            run_oracle(first as usize % count, rest)
+        }
     }
 }
 
@@ -252,6 +320,23 @@ mod tests {
             data.truncate(cut);
             stream(&data).unwrap_or_else(|e| panic!("{}\n{e}", hex::encode(&data)));
         }
+    }
+
+    /// Every oracle of the `all` binary, fed from a fixed seed.
+    #[test]
+    fn every_oracle_of_all_smoke() {
+        let mut rng = StdRng::seed_from_u64(0xa11);
+        for (k, name) in oracle_names().iter().enumerate() {
+            for _ in 0..40 {
+                let len = rng.random_range(0..2048);
+                let mut data: Vec<u8> = (0..len).map(|_| rng.random()).collect();
+                data.insert(0, k as u8);
+                if let Err(e) = all(&data) {
+                    panic!("oracle {name}, input {}\n{e}", hex::encode(&data));
+                }
+            }
+        }
+        assert_eq!(oracle_names().len(), 3 + PROPERTIES.len());
     }
 
     #[test]

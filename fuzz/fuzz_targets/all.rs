@@ -1,0 +1,17 @@
+//! `cargo fuzz run all`: every oracle in one binary (`vmstate_harness::fuzz::all`);
+//! the first byte picks the oracle, `FUZZER=name` pins one.
+//! Built without `--cfg fuzzing` (plain `cargo build`), it replays the
+//! files given as arguments through the same oracle instead.
+#![cfg_attr(fuzzing, no_main)]
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    if let Err(e) = vmstate_harness::fuzz::all(data) {
+        panic!("{e}");
+    }
+});
+
+#[cfg(not(fuzzing))]
+fn main() -> std::process::ExitCode {
+    vmstate_harness::fuzz::replay_files("all", std::env::args_os().skip(1))
+}
