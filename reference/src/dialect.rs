@@ -168,13 +168,13 @@ static FACTS: [Facts; 4] = [
     },
     Facts {
         name: "qemu-11.1",
-        source: "QEMU 11.1.3 (Debian 1:11.1.3+ds-1~bpo13+1 binary, driven through harness/qemu/binary)",
+        source: "QEMU 11.1.3 (Debian 1:11.1.3+ds-1~bpo13+1 binary, driven through harness/qemu/binary; harness/qemu/binary/FACTS-11.1.3.md)",
+        // No VMS_MULTIPLY_ELEMENTS: no code of the 11.1.3 binary tests 0x4000.
         bits: &[
             TYPED_VARRAY[0],
             TYPED_VARRAY[1],
             TYPED_VARRAY[2],
             TYPED_VARRAY[3],
-            (Flag::MultiplyElements, 0x4000),
             (Flag::ArrayOfPointerAutoAlloc, 0x10000),
             (Flag::End, 0x20000),
         ],
