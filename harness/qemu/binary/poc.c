@@ -8,6 +8,7 @@
  *   qemu-system-x86_64 [all | poc | aborts | facts | NAME...]
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -143,13 +144,24 @@ static void show_load(const struct result *r)
 /* ---- allocation log ------------------------------------------------------ */
 
 static void print_alloc(enum qabi_alloc_kind kind, void *ptr, size_t size,
-                        void *old)
+                        void *old, void *caller)
 {
+    Dl_info di;
+    char where[160] = "?";
+
     (void)old;
+    if (dladdr(caller, &di) && di.dli_fbase) {
+        snprintf(where, sizeof(where), "%s+%#lx",
+                 di.dli_sname ? di.dli_sname : strrchr(di.dli_fname, '/') + 1,
+                 (unsigned long)((char *)caller -
+                                 (char *)(di.dli_sname ? di.dli_saddr
+                                                       : di.dli_fbase)));
+    }
     if (kind == QABI_G_FREE) {
-        printf("  [heap] g_free(%p)\n", ptr);
+        printf("  [heap] g_free(%p)  from %s\n", ptr, where);
     } else {
-        printf("  [heap] %s(%zu) = %p\n", qabi_alloc_names[kind], size, ptr);
+        printf("  [heap] %s(%zu) = %p  from %s\n", qabi_alloc_names[kind],
+               size, ptr, where);
     }
 }
 

@@ -20,7 +20,7 @@
 #include "qabi.h"
 
 struct qabi_fns qabi;
-qabi_alloc_hook_fn *qabi_alloc_hook;
+__thread qabi_alloc_hook_fn *qabi_alloc_hook;
 
 const char *const qabi_alloc_names[] = {
     [QABI_G_MALLOC] = "g_malloc", [QABI_G_MALLOC0] = "g_malloc0",
@@ -61,14 +61,17 @@ const VMStateInfo *qabi_info(const char *name)
  */
 static __thread int in_hook;
 
-static void report(enum qabi_alloc_kind kind, void *ptr, size_t size,
-                   void *old)
+#define report(kind, ptr, size, old) \
+    report_(kind, ptr, size, old, __builtin_return_address(0))
+
+static void report_(enum qabi_alloc_kind kind, void *ptr, size_t size,
+                    void *old, void *caller)
 {
     qabi_alloc_hook_fn *hook = qabi_alloc_hook;
 
     if (hook && !in_hook) {
         in_hook = 1;
-        hook(kind, ptr, size, old);
+        hook(kind, ptr, size, old, caller);
         in_hook = 0;
     }
 }

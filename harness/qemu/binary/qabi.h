@@ -39,11 +39,15 @@ extern const char *const qabi_alloc_names[];
 /*
  * Called after each allocation (ptr = result, size = bytes requested,
  * old = previous block for realloc) and before each g_free (ptr = block).
- * The hook runs with itself disabled, so it may allocate.
+ * caller is the return address into the code that called glib (e.g. inside
+ * vmstate_load_vmsd).  The hook is per thread: threads that QEMU's
+ * constructors start (RCU, ...) are not reported.  It runs with itself
+ * disabled, so it may allocate.  Note g_free(NULL) calls (QEMUFile's fill
+ * buffer frees a NULL fd array on every read).
  */
 typedef void qabi_alloc_hook_fn(enum qabi_alloc_kind kind, void *ptr,
-                                size_t size, void *old);
-extern qabi_alloc_hook_fn *qabi_alloc_hook;
+                                size_t size, void *old, void *caller);
+extern __thread qabi_alloc_hook_fn *qabi_alloc_hook;
 
 int qabi_driver_main(int argc, char **argv);
 
