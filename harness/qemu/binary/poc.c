@@ -51,6 +51,8 @@ static void take_error(struct result *r, Error *err)
     }
 }
 
+static JSONWriter *save_vmdesc;     /* if set, save() describes into it */
+
 static struct result save(const VMStateDescription *vmsd, void *obj)
 {
     struct result r = { 0 };
@@ -59,7 +61,7 @@ static struct result save(const VMStateDescription *vmsd, void *obj)
     QEMUFile *f = file_on(dup(fd), true);
     off_t end;
 
-    r.ret = qabi.vmstate_save_state(f, vmsd, obj, NULL, &err);
+    r.ret = qabi.vmstate_save_state(f, vmsd, obj, save_vmdesc, &err);
     qabi.qemu_fflush(f);
     if (!r.ret) {
         r.ret = qabi.qemu_file_get_error(f);
@@ -340,6 +342,17 @@ static void run_poc(void)
     hex("  bytes", poc_stream.bytes, poc_stream.len);
     printf("  layout: a(4) | v: 3 x be16 | p[0] elem(5) | p[1] 30 |"
            " p[2] elem(5) | p[3] 30 | q[0] 31 elem | q[1] 30 | q[2] 31 elem\n");
+
+    save_vmdesc = qabi.json_writer_new(false);
+    qabi.json_writer_start_object(save_vmdesc, NULL);
+    r = save(&vmsd_obj, &src);
+    qabi.json_writer_end_object(save_vmdesc);
+    printf("  save with vmdesc: ret=%d, same bytes: %s\n  vmdesc: %s\n", r.ret,
+           r.len == poc_stream.len &&
+           !memcmp(r.bytes, poc_stream.bytes, r.len) ? "yes" : "NO",
+           qabi.json_writer_get(save_vmdesc));
+    qabi.json_writer_free(save_vmdesc);
+    save_vmdesc = NULL;
 
     printf("== poc: load into a fresh object (heap log on)\n");
     fresh_dest(&dst, &d0, &d2, dq);
