@@ -109,7 +109,7 @@ struct VMStateInfo {
 };
 
 /*
- * VMStateField, 0x60 bytes.  Checked on the 452 tables of .data.rel.ro
+ * VMStateField, 0x60 bytes.  Checked on the tables of .data.rel.ro
  * (elfscan scan: records of 0x60, terminator name NULL and flags 0x20000),
  * e.g. Fifo8 {data off 0 size_ind {8,4} flags 0x102 info buffer; head off 0xc
  * size 4 uint32; num off 0x10}, and in the disassembly:
