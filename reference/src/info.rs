@@ -109,11 +109,14 @@ fn buffer_size(info: Info, size: i64) -> Result<u64, ErrorKind> {
     u64::try_from(size).map_err(|_| ErrorKind::NegativeSize(size))
 }
 
-/// get_buffer: qemu_get_buffer(f, pv, size); a short read leaves the tail.
+/// get_buffer: qemu_get_buffer(f, pv, size) copies only what the stream
+/// still holds, so a short stream writes (and a size larger than the buffer
+/// overruns) only that many bytes; the tail is left as it was.
 fn get_buffer(f: &mut QemuFileIn, heap: &mut Heap, pv: Addr, size: u64) -> Result<(), HeapError> {
-    let mut bytes = heap.read(pv, size)?.to_vec();
-    f.get_buffer(&mut bytes);
-    heap.write(pv, &bytes)
+    let avail = f.peek_buffer(usize::try_from(size).unwrap_or(usize::MAX), 0);
+    heap.write(pv, avail)?;
+    f.skip(avail.len());
+    Ok(())
 }
 
 /// get_unused_buffer: reads and drops `size` bytes, 1024 at a time.

@@ -698,14 +698,15 @@ impl<'p> Loader<'p, '_, '_> {
                 u64::try_from(size).map_err(|_| self.err_at(ErrorKind::NegativeSize(size), at))?;
             let take = (size as usize).min(self.input.len() - self.pos);
             if info == Info::Buffer {
-                self.before_write(pv, size);
+                // qemu_get_buffer writes only the bytes the stream holds.
+                self.before_write(pv, take as u64);
                 let input = &self.input[self.pos..self.pos + take];
                 let path = &self.path;
                 let dst = self
                     .heap
-                    .slice_mut(pv, size)
+                    .slice_mut(pv, take as u64)
                     .map_err(|e| path.error(ErrorKind::Memory(e), at))?;
-                dst[..take].copy_from_slice(input);
+                dst.copy_from_slice(input);
             }
             self.pos += take;
             if take < size as usize {
