@@ -4,6 +4,7 @@ pub mod analyze;
 pub mod case;
 pub mod check;
 pub mod findings;
+pub mod reencode;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};

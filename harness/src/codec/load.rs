@@ -686,8 +686,8 @@ impl<'p> Loader<'p, '_, '_> {
         let at = self.pos;
         let mem = |s: &Self, e| s.err_at(ErrorKind::Memory(e), at);
         let Some(w) = info.scalar_width() else {
-            let size = u64::try_from(size)
-                .map_err(|_| self.err_at(ErrorKind::NegativeSize(size), at))?;
+            let size =
+                u64::try_from(size).map_err(|_| self.err_at(ErrorKind::NegativeSize(size), at))?;
             let take = (size as usize).min(self.input.len() - self.pos);
             if info == Info::Buffer {
                 self.before_write(pv, size);

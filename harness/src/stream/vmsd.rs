@@ -26,10 +26,48 @@ pub enum Value<'a> {
     Bytes(&'a [u8]),
     /// A NULL pointer marker (`nullptr`).
     Nullptr,
-    /// A `ptr-marker`: `false` for NULL (0x30), `true` for valid (0x31).
-    PtrMarker(bool),
+    /// A `ptr-marker` (QEMU 11.1): the byte as read, 0x30 for NULL and 0x31
+    /// for valid on a well-formed stream. Any byte is accepted here, as
+    /// analyze-migration.py's generic reader does: judging a marker is the
+    /// loader's job (`load`), and a stream with a bad one must still parse.
+    PtrMarker(u8),
     Capability(String),
     Struct(Fields<'a>),
+}
+
+impl Value<'_> {
+    /// A leaf as analyze-migration.py prints it in `-d state`: ints as
+    /// `0x..` (with the signed value in parentheses when negative), bools
+    /// as `True`/`False`, raw bytes and ptr markers as hex (`30`, `31`: the
+    /// script has no ptr-marker reader), 10.x NULL markers as `nullptr`.
+    pub fn render(&self) -> String {
+        match self {
+            Value::Int { bytes, signed } => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                let mut s = String::with_capacity(2 + 2 * bytes.len());
+                s.push_str("0x");
+                for &b in bytes.iter() {
+                    s.push(char::from(DIGITS[usize::from(b >> 4)]));
+                    s.push(char::from(DIGITS[usize::from(b & 15)]));
+                }
+                if *signed && bytes[0] & 0x80 != 0 {
+                    // Sign-extend (at most 16 bytes, checked when decoding).
+                    let mut x: i128 = -1;
+                    for &b in bytes.iter() {
+                        x = (x << 8) | i128::from(b);
+                    }
+                    s.push_str(&format!(" ({x})"));
+                }
+                s
+            }
+            Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+            Value::Bytes(b) => hex(b),
+            Value::Nullptr => "nullptr".into(),
+            Value::PtrMarker(b) => hex(&[*b]),
+            Value::Capability(c) => c.clone(),
+            Value::Struct(_) => "{...}".into(),
+        }
+    }
 }
 
 /// A field name's value: one, or several when the name repeats (array
@@ -295,12 +333,11 @@ impl<'a> Decoder<'a, '_> {
                     Value::Nullptr
                 }
                 "ptr-marker" => match bytes {
-                    [VMS_NULLPTR_MARKER] => Value::PtrMarker(false),
-                    [VMS_MARKER_PTR_VALID] => Value::PtrMarker(true),
+                    [b] => Value::PtrMarker(*b),
                     _ => {
                         return Err(self.bad(
                             start,
-                            format!("expected pointer marker 30 or 31, found {}", hex(bytes)),
+                            format!("ptr-marker of {} bytes, expected 1", bytes.len()),
                         ));
                     }
                 },
@@ -308,7 +345,7 @@ impl<'a> Decoder<'a, '_> {
             }
         };
         if self.annotations.is_some() {
-            let shown = super::output::render_scalar(&v);
+            let shown = v.render();
             self.note(start, bytes.len(), || shown);
         }
         Ok(v)
