@@ -187,22 +187,27 @@ pub struct LoadArgs {
     pub patch: Vec<Patch>,
 }
 
+/// Runs `load` and renders its report; the bool is "every device section
+/// loaded".
+pub fn load_text(args: &LoadArgs) -> Result<(String, bool), String> {
+    let data = read_patched(&args.file, &args.patch)?;
+    let other = args
+        .desc_from
+        .as_ref()
+        .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))
+        .transpose()?;
+    let r = reencode::load_stream(&data, other.as_deref(), args.dialect, args.dest)
+        .map_err(|e| format!("{}: {e}", args.file.display()))?;
+    let ok = r.sections.iter().all(|s| s.ok());
+    Ok((render_load(&args.file, &r), ok))
+}
+
 /// `vmstate-harness load`: true when every device section loads.
 pub fn load(args: &LoadArgs) -> bool {
-    let run = || -> Result<LoadReport, String> {
-        let data = read_patched(&args.file, &args.patch)?;
-        let other = args
-            .desc_from
-            .as_ref()
-            .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))
-            .transpose()?;
-        reencode::load_stream(&data, other.as_deref(), args.dialect, args.dest)
-            .map_err(|e| format!("{}: {e}", args.file.display()))
-    };
-    match run() {
-        Ok(r) => {
-            print!("{}", render_load(&args.file, &r));
-            r.sections.iter().all(|s| s.ok())
+    match load_text(args) {
+        Ok((text, ok)) => {
+            print!("{text}");
+            ok
         }
         Err(e) => {
             println!("error: {e}");
