@@ -216,6 +216,8 @@ impl<'a> Decoder<'a, '_> {
         // occurrence number, i.e. how many values the name already has.
         let indexed = desc.indexed();
         let mut out = Fields::default();
+        // Per name: element entries merged with the marker before them.
+        let mut paired: Vec<(&str, usize)> = Vec::new();
         for (f, &indexed) in fields.iter().zip(indexed) {
             // The script unfolds `array_len` into that many copies
             // (array_len 0 still gives one).
@@ -226,11 +228,26 @@ impl<'a> Decoder<'a, '_> {
                 self.path.push('.');
                 self.path.push_str(&f.name);
                 if indexed {
-                    let k = match out.get(&f.name) {
-                        None => 0,
-                        Some(Entry::One(_)) => 1,
-                        Some(Entry::List(l)) => l.len(),
+                    let (count, last) = match out.get(&f.name) {
+                        None => (0, None),
+                        Some(Entry::One(v)) => (1, Some(v)),
+                        Some(Entry::List(l)) => (l.len(), l.last()),
                     };
+                    // AUTO_ALLOC arrays (11.1): a valid slot is a 0x31 marker
+                    // entry then its element entry, both of one element
+                    // index, so elements are numbered sq[0], sq[1], ...
+                    // rather than by vmdesc entry.
+                    let pair = f.ty != "ptr-marker"
+                        && matches!(last, Some(Value::PtrMarker(VMS_MARKER_PTR_VALID)));
+                    let slot = paired.iter_mut().find(|(n, _)| *n == f.name.as_str());
+                    let merged = slot.as_ref().map_or(0, |(_, m)| *m);
+                    let k = count - merged - usize::from(pair);
+                    if pair {
+                        match slot {
+                            Some((_, m)) => *m += 1,
+                            None => paired.push((f.name.as_str(), 1)),
+                        }
+                    }
                     push_index(&mut self.path, k);
                 }
                 let v = self.field(f, depth);
