@@ -11,4 +11,5 @@ pub mod generate;
 pub mod leak;
 pub mod matrix;
 pub mod oracle;
+pub mod reencode;
 pub mod stream;

@@ -68,6 +68,22 @@ enum Command {
         #[arg(long, value_name = "SECTION")]
         hex: Option<String>,
     },
+    /// Load every device section of each stream with the optimized codec
+    /// and save it again: identical, different (first differing offset and
+    /// field) or excluded (not a VMSD). Exit 1 on any difference.
+    Reencode {
+        /// Migration streams.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Dialect (default: the one of the QEMU version that wrote each
+        /// stream: 10.0.2 -> qemu-10.x, 11.1.3 -> qemu-11.1).
+        #[arg(long)]
+        dialect: Option<vmstate_reference::Dialect>,
+    },
+    /// Load every device section of a stream through the reference model
+    /// into destinations rebuilt from its vmdesc: ok, error, or
+    /// "QEMU <version> aborts: <assertion>".
+    Load(cli::reencode::LoadArgs),
 }
 
 fn exit(ok: bool) -> ExitCode {
@@ -106,6 +122,10 @@ fn main() -> ExitCode {
             }
         },
         Command::Findings { paths } => exit(cli::findings::run_findings(&paths)),
+        Command::Reencode { files, dialect } => {
+            exit(cli::reencode::reencode_files(&files, dialect))
+        }
+        Command::Load(args) => exit(cli::reencode::load(&args)),
         Command::Analyze { file, desc, hex } => {
             match cli::analyze::analyze(&file, desc, hex.as_deref()) {
                 Ok(out) => {

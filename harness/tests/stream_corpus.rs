@@ -180,3 +180,95 @@ fn fast_writer_equals_the_json_tree() {
         assert!(fast == to_python_json(&state_json(&s)), "{seed}");
     }
 }
+
+/// 11.1.3 streams: `(name, fnv1a(state), fnv1a(desc))` of our own output.
+/// `-d desc` is the vmdesc re-printed by the same code whose 10.0.2 output
+/// is pinned to the script's above; the vmdesc's new `ptr-marker` entries
+/// are ordinary JSON to it, so it is byte-identical to the script on these
+/// too. `-d state` prints markers as the newest script does (`"30"`,
+/// `"31"`, in the per-name list); these digests pin it against regressions
+/// (no 11.1.3 script output is committed to compare with).
+#[test]
+fn outputs_11_1_3_are_pinned() {
+    let mut got = Vec::new();
+    for name in common::STREAMS_11 {
+        let s = parse(common::stream_11(name)).expect("parse");
+        let state = to_python_json(&state_json(&s)) + "\n";
+        let desc = to_python_json(&desc_json(&s).expect("desc")) + "\n";
+        // The desc output is the vmdesc JSON itself, key order kept.
+        let v = s.vmdesc.as_ref().expect("vmdesc");
+        let raw: serde_json::Value = serde_json::from_slice(v.json).expect("json");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&desc).expect("desc json"),
+            raw,
+            "{name}"
+        );
+        got.push((
+            (*name).to_owned(),
+            fnv1a(state.as_bytes()),
+            fnv1a(desc.as_bytes()),
+        ));
+    }
+    let want: Vec<(String, u64, u64)> = include!("stream_digests_11.in")
+        .iter()
+        .map(|(n, a, b): &(&str, u64, u64)| ((*n).to_owned(), *a, *b))
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// `--hex` numbers AUTO_ALLOC elements by element index: the marker and
+/// the element of a valid slot share it (sq[0], sq[1], ..., sq[64]), and
+/// the byte offsets are those of corpus/qemu/11.1.3/README.md.
+#[test]
+fn hex_numbers_auto_alloc_elements_by_index() {
+    let data = common::stream_11("x86-pc-nvme-qtest");
+    let s = vmstate_harness::stream::parse_with(
+        data,
+        &vmstate_harness::stream::Options { annotate: true },
+    )
+    .expect("parse");
+    let at = |path: &str| {
+        s.annotations
+            .iter()
+            .find(|a| a.path == path)
+            .map(|a| (a.offset, a.value.clone()))
+    };
+    let n = "0000:00:02.0/nvme";
+    assert_eq!(at(&format!("{n}.aer_reqs[0]")), Some((306160, "31".into())));
+    assert_eq!(at(&format!("{n}.sq[0]")), Some((318598, "31".into())));
+    assert_eq!(
+        at(&format!("{n}.sq[0].sqid")),
+        Some((318599, "0x0000".into()))
+    );
+    assert_eq!(at(&format!("{n}.sq[1]")), Some((318623, "31".into())));
+    assert_eq!(
+        at(&format!("{n}.sq[1].sqid")),
+        Some((318624, "0x0001".into()))
+    );
+    assert_eq!(at(&format!("{n}.sq[2]")), Some((318648, "30".into())));
+    assert_eq!(at(&format!("{n}.sq[64]")), Some((318710, "30".into())));
+    assert_eq!(at(&format!("{n}.sq[65]")), None);
+    assert_eq!(at(&format!("{n}.cq[0]")), Some((318711, "31".into())));
+    assert_eq!(at(&format!("{n}.cq[1]")), Some((318742, "31".into())));
+    assert_eq!(at(&format!("{n}.cq[64]")), Some((318835, "30".into())));
+    // Non-dynamic arrays keep one index per slot (s390 css).
+    let data = common::stream_11("s390x-ccw");
+    let s = vmstate_harness::stream::parse_with(
+        data,
+        &vmstate_harness::stream::Options { annotate: true },
+    )
+    .expect("parse");
+    let at = |path: &str| {
+        s.annotations
+            .iter()
+            .find(|a| a.path == path)
+            .map(|a| a.offset)
+    };
+    assert_eq!(at("s390_css.css[0]"), Some(186236));
+    assert_eq!(at("s390_css.css[255]"), Some(187258));
+    assert!(
+        s.annotations
+            .iter()
+            .any(|a| a.path.starts_with("s390_css.css[254]."))
+    );
+}

@@ -1,19 +1,21 @@
-//! Re-encode (issue 5, item 3): every device section of every committed
-//! real QEMU 10.0.2 stream, described from its vmdesc, loads with the
-//! optimized codec (qemu-10.x) and saves back to the very same bytes.
+//! Re-encode: every device section of every committed real QEMU stream
+//! (10.0.2 and 11.1.3), described from its vmdesc in the dialect of the
+//! QEMU that wrote it, loads with the optimized codec and saves back to the
+//! very same bytes.
 //!
 //! Excluded: the sections of iterative handlers, which are not VMSDs: `ram`
 //! (every stream) and `s390-storage_attributes` (s390x).
 mod common;
-use common::{STREAMS, stream};
-use vmstate_harness::stream::reencode::{
-    Comparison, ReencodeError, ReencodeReport, rebuild, reencode_payload, reencode_stream,
+use common::{STREAMS, STREAMS_11, all_streams, stream, stream_11};
+use vmstate_harness::reencode::{
+    Comparison, Dest, ReencodeError, ReencodeReport, rebuild, reencode_payload, reencode_stream,
+    stream_version,
 };
 use vmstate_harness::stream::{Content, Record, Section, parse};
 use vmstate_reference::{Dialect, ErrorKind};
 
 fn report(name: &str) -> ReencodeReport {
-    reencode_stream(stream(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    reencode_stream(stream(name), None).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn failures(r: &ReencodeReport) -> Vec<String> {
@@ -81,8 +83,15 @@ fn the_reference_model_agrees_on_every_device_section() {
                 continue;
             }
             let d = desc.device(&sec.idstr, sec.instance_id).expect("desc");
-            let mut dst = rebuild(d, &sec.idstr, sec.version_id, sec.payload.start)
-                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            let mut dst = rebuild(
+                Dialect::Qemu10,
+                Dest::Fresh,
+                d,
+                &sec.idstr,
+                sec.version_id,
+                sec.payload.start,
+            )
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
             let used = vmstate_reference::load_state(
                 Dialect::Qemu10,
                 &dst.vmsd,
@@ -184,7 +193,7 @@ fn a_mutated_scalar_still_round_trips() {
         .expect("a section starting with a uint32");
     let mut data = base.to_vec();
     data[at + 2] ^= 0x5a;
-    let r = reencode_stream(&data).expect("still parses");
+    let r = reencode_stream(&data, None).expect("still parses");
     assert_eq!(failures(&r), Vec::<String>::new());
     let this = r
         .sections
@@ -219,8 +228,15 @@ fn a_mutated_nullptr_marker_fails_with_its_path() {
         data[first + slot] = byte;
         // The stream parser would refuse this too; re-encode the section
         // with the original vmdesc and payload bounds.
-        let err = reencode_payload(&data, payload.clone(), "s390_css", version, desc)
-            .expect_err("a bad marker must not load");
+        let err = reencode_payload(
+            Dialect::Qemu10,
+            &data,
+            payload.clone(),
+            "s390_css",
+            version,
+            desc,
+        )
+        .expect_err("a bad marker must not load");
         assert_eq!(err.path(), format!("s390_css.css[{slot}]"), "{err}");
         assert_eq!(err.offset(), first + slot, "{err}");
         assert!(
@@ -236,7 +252,80 @@ fn a_mutated_nullptr_marker_fails_with_its_path() {
     }
     // The unmutated payload is identical through the same entry point.
     assert_eq!(
-        reencode_payload(base, payload, "s390_css", version, desc),
+        reencode_payload(Dialect::Qemu10, base, payload, "s390_css", version, desc),
         Ok(Comparison::Identical)
     );
+}
+
+/// Every device section of every committed stream of both versions
+/// re-encodes byte for byte in the dialect the stream's QEMU version
+/// decides: 10.0.2 -> qemu-10.x, 11.1.3 -> qemu-11.1.
+#[test]
+fn both_versions_re_encode_in_their_own_dialect() {
+    let mut got = Vec::new();
+    for (label, data) in all_streams() {
+        let r = reencode_stream(data, None).unwrap_or_else(|e| panic!("{label}: {e}"));
+        assert_eq!(failures(&r), Vec::<String>::new(), "{label}");
+        let want = if label.starts_with("11.1.3/") {
+            "qemu-11.1"
+        } else {
+            "qemu-10.x"
+        };
+        let d = r.dialect.expect("dialect");
+        assert_eq!(d.name(), want, "{label}: {:?}", r.version);
+        got.push((label, r.sections.len(), r.excluded.len()));
+    }
+    let want: Vec<(String, usize, usize)> = [
+        ("10.0.2/x86-pc", 30, 3),
+        ("10.0.2/x86-q35", 29, 3),
+        ("10.0.2/arm64-virt", 16, 3),
+        ("10.0.2/s390x-ccw", 13, 6),
+        ("10.0.2/arm-lm3s6965evb", 34, 3),
+        ("10.0.2/x86-pc-mapped-ram", 30, 3),
+        ("11.1.3/x86-pc", 30, 3),
+        ("11.1.3/x86-q35", 29, 3),
+        ("11.1.3/s390x-ccw", 14, 6),
+        ("11.1.3/x86-pc-nvme", 31, 3),
+        ("11.1.3/x86-pc-nvme-qtest", 31, 3),
+    ]
+    .into_iter()
+    .map(|(l, a, b)| (l.to_owned(), a, b))
+    .collect();
+    assert_eq!(got, want);
+}
+
+/// The 11.1.3 sections that matter: nvme (AUTO_ALLOC sq/cq/aer_reqs with
+/// 0x31 markers) and s390_css (non-dynamic array of pointers) are
+/// identical, and would not be in qemu-10.x.
+#[test]
+fn nvme_and_css_need_the_11_1_dialect() {
+    for name in ["x86-pc-nvme-qtest", "x86-pc-nvme", "s390x-ccw"] {
+        let data = stream_11(name);
+        let v = stream_version(&parse(data).expect("parse"));
+        assert_eq!(v.evidence, "vmdesc type ptr-marker", "{name}");
+        let r = reencode_stream(data, None).expect("parses");
+        let dev = if name.starts_with("s390") {
+            "s390_css"
+        } else {
+            "0000:00:02.0/nvme"
+        };
+        let s = r.sections.iter().find(|s| s.name == dev).expect(dev);
+        assert!(s.identical(), "{name}: {s:?}");
+    }
+    // In qemu-10.x the first 0x31 marker is refused.
+    let r = reencode_stream(stream_11("x86-pc-nvme-qtest"), Some(Dialect::Qemu10)).expect("parse");
+    let nvme = r
+        .sections
+        .iter()
+        .find(|s| s.name == "0000:00:02.0/nvme")
+        .expect("nvme");
+    let err = nvme.result.as_ref().expect_err("10.x cannot load 0x31");
+    assert_eq!((err.offset(), err.path()), (306160, "nvme.aer_reqs[0]"));
+}
+
+/// The 10.0.2 stream names cover the committed files.
+#[test]
+fn stream_lists_are_complete() {
+    assert_eq!(STREAMS.len(), 6);
+    assert_eq!(STREAMS_11.len(), 5);
 }

@@ -125,6 +125,8 @@ pub struct Facts {
     pub name: &'static str,
     /// The release or commit the row was read from.
     pub source: &'static str,
+    /// Short release name for messages (`QEMU 11.1.3 aborts: ...`).
+    pub release: &'static str,
     /// `enum VMStateFlags` values that differ between dialects.
     pub bits: &'static [(Flag, u32)],
     pub count: CountRead,
@@ -149,6 +151,7 @@ static FACTS: [Facts; 4] = [
     Facts {
         name: "qemu-10.x",
         source: "QEMU 10.0.2 and 10.2.2 (Debian sources), migration/vmstate.c",
+        release: "10.0.2",
         bits: &[
             TYPED_VARRAY[0],
             TYPED_VARRAY[1],
@@ -169,6 +172,7 @@ static FACTS: [Facts; 4] = [
     Facts {
         name: "qemu-11.1",
         source: "QEMU 11.1.3 (Debian 1:11.1.3+ds-1~bpo13+1 binary, driven through harness/qemu/binary; harness/qemu/binary/FACTS-11.1.3.md)",
+        release: "11.1.3",
         // No VMS_MULTIPLY_ELEMENTS: no code of the 11.1.3 binary tests 0x4000.
         bits: &[
             TYPED_VARRAY[0],
@@ -190,6 +194,7 @@ static FACTS: [Facts; 4] = [
     Facts {
         name: "qemu-master",
         source: "qemu/qemu after migration-20260828 (595273f1; p-b-o/qemu-ci e2d6971a)",
+        release: "master",
         bits: &[
             (Flag::Varray, 0x10),
             (Flag::NoState, 0x80),
@@ -208,6 +213,7 @@ static FACTS: [Facts; 4] = [
     Facts {
         name: "alloc-combo",
         source: "Fabiano Rosas' RFC 13/17 (patchew 20260324194333.30004-1-farosas@suse.de) over Peter Xu's RFC v1",
+        release: "alloc-combo RFC",
         bits: &[
             TYPED_VARRAY[0],
             TYPED_VARRAY[1],

@@ -5,6 +5,7 @@ pub mod case;
 pub mod check;
 pub mod dialects;
 pub mod findings;
+pub mod reencode;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};

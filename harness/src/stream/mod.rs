@@ -24,7 +24,6 @@ pub mod oracle;
 pub mod output;
 pub mod ram;
 pub mod reader;
-pub mod reencode;
 pub mod section;
 pub mod storage_attributes;
 pub mod vmdesc;

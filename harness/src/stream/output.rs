@@ -4,38 +4,13 @@ use super::command::Record;
 use super::error::{Result, StreamError};
 use super::loadvm::Stream;
 use super::section::{Content, section_key};
-use super::vmsd::{Entry, Fields, Value, hex};
+use super::vmsd::{Entry, Fields, Value};
 use serde_json::{Map, Value as Json};
 
 /// A scalar as the script renders it (ints as `0x..`, negative signed ints
 /// as `0x.. (-n)`, raw bytes as `"0a 0b"`, NULL markers as `"nullptr"`).
 pub fn render_scalar(v: &Value<'_>) -> String {
-    match v {
-        Value::Int { bytes, signed } => {
-            const DIGITS: &[u8; 16] = b"0123456789abcdef";
-            let mut s = String::with_capacity(2 + 2 * bytes.len());
-            s.push_str("0x");
-            for &b in bytes.iter() {
-                s.push(char::from(DIGITS[usize::from(b >> 4)]));
-                s.push(char::from(DIGITS[usize::from(b & 15)]));
-            }
-            if *signed && bytes[0] & 0x80 != 0 {
-                // Sign-extend (at most 16 bytes, checked when decoding).
-                let mut x: i128 = -1;
-                for &b in bytes.iter() {
-                    x = (x << 8) | i128::from(b);
-                }
-                s.push_str(&format!(" ({x})"));
-            }
-            s
-        }
-        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
-        Value::Bytes(b) => hex(b),
-        Value::Nullptr | Value::PtrMarker(false) => "nullptr".into(),
-        Value::PtrMarker(true) => "ptr".into(),
-        Value::Capability(c) => c.clone(),
-        Value::Struct(_) => "{...}".into(),
-    }
+    v.render()
 }
 
 /// One value as JSON.

@@ -26,10 +26,48 @@ pub enum Value<'a> {
     Bytes(&'a [u8]),
     /// A NULL pointer marker (`nullptr`).
     Nullptr,
-    /// A `ptr-marker`: `false` for NULL (0x30), `true` for valid (0x31).
-    PtrMarker(bool),
+    /// A `ptr-marker` (QEMU 11.1): the byte as read, 0x30 for NULL and 0x31
+    /// for valid on a well-formed stream. Any byte is accepted here, as
+    /// analyze-migration.py's generic reader does: judging a marker is the
+    /// loader's job (`load`), and a stream with a bad one must still parse.
+    PtrMarker(u8),
     Capability(String),
     Struct(Fields<'a>),
+}
+
+impl Value<'_> {
+    /// A leaf as analyze-migration.py prints it in `-d state`: ints as
+    /// `0x..` (with the signed value in parentheses when negative), bools
+    /// as `True`/`False`, raw bytes and ptr markers as hex (`30`, `31`: the
+    /// script has no ptr-marker reader), 10.x NULL markers as `nullptr`.
+    pub fn render(&self) -> String {
+        match self {
+            Value::Int { bytes, signed } => {
+                const DIGITS: &[u8; 16] = b"0123456789abcdef";
+                let mut s = String::with_capacity(2 + 2 * bytes.len());
+                s.push_str("0x");
+                for &b in bytes.iter() {
+                    s.push(char::from(DIGITS[usize::from(b >> 4)]));
+                    s.push(char::from(DIGITS[usize::from(b & 15)]));
+                }
+                if *signed && bytes[0] & 0x80 != 0 {
+                    // Sign-extend (at most 16 bytes, checked when decoding).
+                    let mut x: i128 = -1;
+                    for &b in bytes.iter() {
+                        x = (x << 8) | i128::from(b);
+                    }
+                    s.push_str(&format!(" ({x})"));
+                }
+                s
+            }
+            Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+            Value::Bytes(b) => hex(b),
+            Value::Nullptr => "nullptr".into(),
+            Value::PtrMarker(b) => hex(&[*b]),
+            Value::Capability(c) => c.clone(),
+            Value::Struct(_) => "{...}".into(),
+        }
+    }
 }
 
 /// A field name's value: one, or several when the name repeats (array
@@ -178,6 +216,8 @@ impl<'a> Decoder<'a, '_> {
         // occurrence number, i.e. how many values the name already has.
         let indexed = desc.indexed();
         let mut out = Fields::default();
+        // Per name: element entries merged with the marker before them.
+        let mut paired: Vec<(&str, usize)> = Vec::new();
         for (f, &indexed) in fields.iter().zip(indexed) {
             // The script unfolds `array_len` into that many copies
             // (array_len 0 still gives one).
@@ -188,11 +228,26 @@ impl<'a> Decoder<'a, '_> {
                 self.path.push('.');
                 self.path.push_str(&f.name);
                 if indexed {
-                    let k = match out.get(&f.name) {
-                        None => 0,
-                        Some(Entry::One(_)) => 1,
-                        Some(Entry::List(l)) => l.len(),
+                    let (count, last) = match out.get(&f.name) {
+                        None => (0, None),
+                        Some(Entry::One(v)) => (1, Some(v)),
+                        Some(Entry::List(l)) => (l.len(), l.last()),
                     };
+                    // AUTO_ALLOC arrays (11.1): a valid slot is a 0x31 marker
+                    // entry then its element entry, both of one element
+                    // index, so elements are numbered sq[0], sq[1], ...
+                    // rather than by vmdesc entry.
+                    let pair = f.ty != "ptr-marker"
+                        && matches!(last, Some(Value::PtrMarker(VMS_MARKER_PTR_VALID)));
+                    let slot = paired.iter_mut().find(|(n, _)| *n == f.name.as_str());
+                    let merged = slot.as_ref().map_or(0, |(_, m)| *m);
+                    let k = count - merged - usize::from(pair);
+                    if pair {
+                        match slot {
+                            Some((_, m)) => *m += 1,
+                            None => paired.push((f.name.as_str(), 1)),
+                        }
+                    }
                     push_index(&mut self.path, k);
                 }
                 let v = self.field(f, depth);
@@ -295,12 +350,11 @@ impl<'a> Decoder<'a, '_> {
                     Value::Nullptr
                 }
                 "ptr-marker" => match bytes {
-                    [VMS_NULLPTR_MARKER] => Value::PtrMarker(false),
-                    [VMS_MARKER_PTR_VALID] => Value::PtrMarker(true),
+                    [b] => Value::PtrMarker(*b),
                     _ => {
                         return Err(self.bad(
                             start,
-                            format!("expected pointer marker 30 or 31, found {}", hex(bytes)),
+                            format!("ptr-marker of {} bytes, expected 1", bytes.len()),
                         ));
                     }
                 },
@@ -308,7 +362,7 @@ impl<'a> Decoder<'a, '_> {
             }
         };
         if self.annotations.is_some() {
-            let shown = super::output::render_scalar(&v);
+            let shown = v.render();
             self.note(start, bytes.len(), || shown);
         }
         Ok(v)

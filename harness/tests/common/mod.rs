@@ -44,6 +44,42 @@ pub fn stream(name: &str) -> &'static [u8] {
     CACHE[i].get_or_init(|| load(name))
 }
 
+/// Names of the committed QEMU 11.1.3 streams (`corpus/qemu/11.1.3/`,
+/// without `.mig`).
+pub const STREAMS_11: &[&str] = &[
+    "x86-pc",
+    "x86-q35",
+    "s390x-ccw",
+    "x86-pc-nvme",
+    "x86-pc-nvme-qtest",
+];
+
+/// The bytes of one committed 11.1.3 stream, loaded once per test binary.
+pub fn stream_11(name: &str) -> &'static [u8] {
+    static CACHE: [OnceLock<Vec<u8>>; 5] = [const { OnceLock::new() }; 5];
+    let i = STREAMS_11
+        .iter()
+        .position(|n| *n == name)
+        .expect("known 11.1.3 stream");
+    CACHE[i].get_or_init(|| {
+        std::fs::read(corpus_dir().join(format!("qemu/11.1.3/{name}.mig"))).expect("read stream")
+    })
+}
+
+/// Every committed stream, both versions: (label, bytes).
+pub fn all_streams() -> Vec<(String, &'static [u8])> {
+    let mut v: Vec<(String, &'static [u8])> = STREAMS
+        .iter()
+        .map(|n| (format!("10.0.2/{n}"), stream(n)))
+        .collect();
+    v.extend(
+        STREAMS_11
+            .iter()
+            .map(|n| (format!("11.1.3/{n}"), stream_11(n))),
+    );
+    v
+}
+
 /// FNV-1a 64: a small digest to pin outputs.
 pub fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {

@@ -1,8 +1,4 @@
-//! Re-encoding real device sections (issue 5, item 3): from one device
-//! section's vmdesc entry, build a [`Vmsd`] (qemu-10.x flag bits) and a C-like
-//! memory layout, prepare a destination object on a [`Heap`] as qemu-10.x
-//! requires, load the section payload with the optimized codec, save it again
-//! and compare with the bytes of the real stream.
+//! vmdesc -> [`Vmsd`] + C layout + destination, for one dialect.
 //!
 //! How the vmdesc (spec section 6) maps onto a description:
 //! - ints by size and signedness, `bool`; the `*equal` and `int32 le` infos
@@ -15,11 +11,20 @@
 //!   `array_len` becomes `VMS_ARRAY`, and the 10.0 `index` entries of a
 //!   non-compressible array are merged back into one `VMS_ARRAY` when every
 //!   element is described alike;
-//! - a run of entries of one name containing `nullptr` entries is an array of
-//!   pointers: one `VMS_ARRAY | VMS_ARRAY_OF_POINTER | VMS_STRUCT` field whose
-//!   slots are NULL exactly where the vmdesc says `nullptr` and point to
-//!   zeroed objects elsewhere (qemu-10.x loads into what the destination
-//!   allocated);
+//! - a run of entries of one name containing marker entries (`nullptr` in
+//!   10.x, `ptr-marker` in 11.1) is an array of pointers:
+//!   - run-compressed (entries with `array_len`, or two element entries in a
+//!     row): `VMS_ARRAY | VMS_ARRAY_OF_POINTER | VMS_STRUCT`, whose slots
+//!     point to zeroed objects where the source's were non-NULL (the device
+//!     allocated them);
+//!   - in a dialect with automatic allocation, one marker entry per slot,
+//!     each valid slot's marker followed by its element entry, no
+//!     `array_len` (11.1 disables run compression for AUTO_ALLOC arrays):
+//!     `VMS_ARRAY_OF_POINTER_AUTO_ALLOC` over `num` = the slot count, with
+//!     `size` the element size. The vmdesc alone cannot tell this from a
+//!     non-dynamic array of alternating NULL and valid slots
+//!     (`[NULL, s, NULL, s]`); such runs are read as AUTO_ALLOC, the only
+//!     kind real 11.1.3 devices give;
 //! - subsections become `Vmsd::subsections`, always needed (the vmdesc lists
 //!   only the subsections that were sent), with the vmdesc's names and
 //!   versions. Their fields live in the same object as their parent's.
@@ -27,234 +32,33 @@
 //! Layout: fields are placed in order at their natural alignment (ints at
 //! their width, pointers at 8, structs at their widest member), as a C
 //! compiler would; subsection fields follow their parent's in the same object.
-use super::command::Record;
-use super::error::StreamError;
-use super::loadvm::parse;
-use super::section::{Content, Section, SectionType};
-use super::vmdesc::{FieldDesc, VmsdDesc};
-use super::vmsd::MAX_DEPTH;
-use crate::codec::Compiled;
-use std::ops::Range;
+use super::{Dest, ReencodeError};
+use crate::stream::vmdesc::{FieldDesc, VmsdDesc};
+use crate::stream::vmsd::MAX_DEPTH;
 use vmstate_reference::{
-    Addr, Dialect, ErrorKind, Field, Flag, Heap, HeapError, Info, POINTER_SIZE, Test, Vmsd,
+    Addr, Dialect, Dynamic, Field, Flag, Heap, HeapError, Info, POINTER_SIZE, PointerStride, Test,
+    Vmsd,
 };
 
-/// The dialect QEMU 10.0.2 streams are re-encoded with.
-pub const DIALECT: Dialect = Dialect::Qemu10;
-
-/// Why a section could not be re-encoded. Every variant carries an absolute
-/// file offset and the path of the item concerned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ReencodeError {
-    /// The stream itself does not parse.
-    #[error(transparent)]
-    Stream(#[from] StreamError),
-    /// The vmdesc entry cannot be turned into a description; `offset` is the
-    /// payload start of the section (the vmdesc carries no offsets).
-    #[error("offset {offset:#x} ({path}): cannot rebuild the description: {message}")]
-    Rebuild {
-        offset: usize,
-        path: String,
-        message: String,
-    },
-    /// The destination object could not be prepared on the heap.
-    #[error("offset {offset:#x} ({path}): preparing the destination: {message}")]
-    Prepare {
-        offset: usize,
-        path: String,
-        message: String,
-    },
-    /// The optimized codec refused the payload; `offset` is where it was
-    /// reading.
-    #[error("offset {offset:#x} ({path}): load: {kind}")]
-    Load {
-        offset: usize,
-        path: String,
-        kind: ErrorKind,
-    },
-    /// The optimized codec could not save the loaded object; `offset` is the
-    /// file offset matching the output position.
-    #[error("offset {offset:#x} ({path}): save: {kind}")]
-    Save {
-        offset: usize,
-        path: String,
-        kind: ErrorKind,
-    },
-}
-
-impl ReencodeError {
-    /// Absolute byte offset in the file.
-    pub fn offset(&self) -> usize {
-        match self {
-            Self::Stream(e) => e.offset(),
-            Self::Rebuild { offset, .. }
-            | Self::Prepare { offset, .. }
-            | Self::Load { offset, .. }
-            | Self::Save { offset, .. } => *offset,
-        }
-    }
-
-    /// Path of the field concerned, e.g. `s390_css.css[3]`.
-    pub fn path(&self) -> &str {
-        match self {
-            Self::Stream(e) => e.path(),
-            Self::Rebuild { path, .. }
-            | Self::Prepare { path, .. }
-            | Self::Load { path, .. }
-            | Self::Save { path, .. } => path,
-        }
-    }
-}
-
-/// The result of one load + save round trip.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Comparison {
-    /// The load consumed exactly the payload and the save gave it back.
-    Identical,
-    /// The first byte where the saved bytes differ from the payload.
-    Differs {
-        /// Absolute file offset.
-        offset: usize,
-        /// The field the saved byte belongs to (reference model's spans).
-        path: String,
-        /// The payload byte (None: the payload ended first).
-        expected: Option<u8>,
-        /// The saved byte (None: the save ended first).
-        found: Option<u8>,
-        /// Bytes the load consumed (may differ from the payload length).
-        consumed: usize,
-    },
-}
-
-/// One device section.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SectionReport {
-    pub name: String,
-    pub instance_id: u32,
-    pub section_id: u32,
-    /// Absolute offsets of the payload.
-    pub payload: Range<usize>,
-    pub result: Result<Comparison, ReencodeError>,
-}
-
-impl SectionReport {
-    pub fn payload_len(&self) -> usize {
-        self.payload.len()
-    }
-
-    pub fn identical(&self) -> bool {
-        matches!(self.result, Ok(Comparison::Identical))
-    }
-}
-
-/// A section that is not a device (VMSD) section and is not re-encoded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Excluded {
-    pub name: String,
-    pub instance_id: u32,
-    pub section_id: u32,
-    pub section_type: SectionType,
-    pub reason: &'static str,
-}
-
-/// Every section of a stream: device sections re-encoded, iterative ones
-/// listed as excluded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ReencodeReport {
-    pub sections: Vec<SectionReport>,
-    pub excluded: Vec<Excluded>,
-}
-
-impl ReencodeReport {
-    pub fn identical_count(&self) -> usize {
-        self.sections.iter().filter(|s| s.identical()).count()
-    }
-
-    pub fn all_identical(&self) -> bool {
-        self.sections.iter().all(SectionReport::identical)
-    }
-}
-
-/// Parses `data` and re-encodes every device section (sections inside
-/// PACKAGED commands included). Fails only when the stream does not parse;
-/// per-section failures are in the report.
-pub fn reencode_stream(data: &[u8]) -> Result<ReencodeReport, ReencodeError> {
-    let stream = parse(data)?;
-    let desc = stream.vmdesc.as_ref().map(|v| &v.desc);
-    let mut report = ReencodeReport::default();
-    let mut pending: Vec<&[Record<'_>]> = vec![&stream.records];
-    while let Some(records) = pending.pop() {
-        for record in records {
-            match record {
-                Record::Section(s) => visit(data, s, desc, &mut report),
-                Record::Command(c) => {
-                    if let Some(p) = &c.packaged {
-                        pending.push(&p.records);
-                    }
-                }
-            }
-        }
-    }
-    report.sections.sort_by_key(|s| s.payload.start);
-    Ok(report)
-}
-
-fn visit(
-    data: &[u8],
-    s: &Section<'_>,
-    desc: Option<&super::vmdesc::VmDesc>,
-    report: &mut ReencodeReport,
-) {
-    let reason = match s.content {
-        Content::Vmsd(_) => {
-            let result = match desc.and_then(|d| d.device(&s.idstr, s.instance_id)) {
-                Some(d) => reencode_payload(data, s.payload.clone(), &s.idstr, s.version_id, d),
-                None => Err(ReencodeError::Rebuild {
-                    offset: s.offset,
-                    path: s.idstr.clone(),
-                    message: format!("no vmdesc entry for instance {}", s.instance_id),
-                }),
-            };
-            report.sections.push(SectionReport {
-                name: s.idstr.clone(),
-                instance_id: s.instance_id,
-                section_id: s.section_id,
-                payload: s.payload.clone(),
-                result,
-            });
-            return;
-        }
-        Content::Ram => "RAM: iterative handler (ram_save_setup/iterate/complete), not a VMSD",
-        Content::StorageAttributes(_) => {
-            "s390 storage attributes: iterative handler (cmma_save_*), not a VMSD"
-        }
-    };
-    report.excluded.push(Excluded {
-        name: s.idstr.clone(),
-        instance_id: s.instance_id,
-        section_id: s.section_id,
-        section_type: s.section_type,
-        reason,
-    });
-}
-
-/// A rebuilt description and a destination prepared for a qemu-10.x load.
+/// A rebuilt description and a destination prepared for a load.
 #[derive(Debug, Clone)]
 pub struct Destination {
-    /// The device's VMSD (qemu-10.x flag bits); its name is the vmdesc's
-    /// `vmsd_name`, or the section idstr for old-style sections.
+    /// The device's VMSD (the dialect's flag bits); its name is the
+    /// vmdesc's `vmsd_name`, or the section idstr for old-style sections.
     pub vmsd: Vmsd,
     /// The version to load with (the section header's).
     pub version_id: i32,
     pub heap: Heap,
-    /// The zeroed device object, with its pointer slots set as the vmdesc says.
+    /// The zeroed device object, with its pointer slots set for `dest`.
     pub opaque: Addr,
 }
 
-/// Builds the description of one device section from its vmdesc entry and
-/// prepares the destination object. `offset` (the payload start) is what
-/// errors point at.
+/// Builds the description of one device section from its vmdesc entry in
+/// dialect `d` and prepares the destination object as `dest` says.
+/// `offset` (the payload start) is what errors point at.
 pub fn rebuild(
+    d: Dialect,
+    dest: Dest,
     desc: &VmsdDesc,
     idstr: &str,
     version_id: u32,
@@ -266,7 +70,7 @@ pub fn rebuild(
         path: name.clone(),
         message: format!("section version {version_id} does not fit an int"),
     })?;
-    let object = Builder { offset }.object(desc, &name, version, &name, 0)?;
+    let object = Builder { offset, d }.object(desc, &name, version, &name, 0)?;
     let mut heap = Heap::default();
     let prepare_err = |message: String| ReencodeError::Prepare {
         offset,
@@ -275,7 +79,7 @@ pub fn rebuild(
     };
     let opaque =
         alloc_zeroed(&mut heap, object.layout.size).map_err(|e| prepare_err(e.to_string()))?;
-    prepare(&mut heap, opaque, &object.layout, &mut 0).map_err(prepare_err)?;
+    prepare(&mut heap, opaque, &object.layout, dest, &mut 0).map_err(prepare_err)?;
     Ok(Destination {
         vmsd: object.vmsd,
         version_id: version,
@@ -284,78 +88,7 @@ pub fn rebuild(
     })
 }
 
-/// Re-encodes one device payload: `data[payload]` described by `desc`,
-/// loaded with the section's `version_id`. The loader is given the rest of
-/// the file (it peeks one byte past the payload for a subsection). `idstr`
-/// names the root VMSD when the vmdesc has no `vmsd_name` (old-style
-/// sections).
-pub fn reencode_payload(
-    data: &[u8],
-    payload: Range<usize>,
-    idstr: &str,
-    version_id: u32,
-    desc: &VmsdDesc,
-) -> Result<Comparison, ReencodeError> {
-    let start = payload.start;
-    if payload.start > payload.end || payload.end > data.len() {
-        return Err(ReencodeError::Rebuild {
-            offset: start.min(data.len()),
-            path: idstr.to_owned(),
-            message: format!("payload {payload:?} outside a file of {} bytes", data.len()),
-        });
-    }
-    let Destination {
-        vmsd,
-        version_id: version,
-        mut heap,
-        opaque,
-    } = rebuild(desc, idstr, version_id, start)?;
-    let name = vmsd.name.clone();
-
-    let codec = Compiled::new(DIALECT, &vmsd);
-    let consumed = codec
-        .load(&mut heap, opaque, version, &data[start..])
-        .map_err(|e| ReencodeError::Load {
-            offset: start + e.offset,
-            path: e.path,
-            kind: e.kind,
-        })?;
-    let saved = codec.save(&heap, opaque).map_err(|e| ReencodeError::Save {
-        offset: start + e.offset,
-        path: e.path,
-        kind: e.kind,
-    })?;
-    let original = &data[payload];
-    if saved == original && consumed == original.len() {
-        return Ok(Comparison::Identical);
-    }
-    let at = saved
-        .iter()
-        .zip(original)
-        .position(|(a, b)| a != b)
-        .unwrap_or(saved.len().min(original.len()));
-    // Which field wrote that byte: the reference model's annotated save.
-    let path = vmstate_reference::save_state_annotated(DIALECT, &vmsd, &heap, opaque)
-        .ok()
-        .and_then(|(_, spans)| {
-            spans
-                .iter()
-                .rev()
-                .find(|s| s.start <= at && (at < s.end || s.start == s.end))
-                .or_else(|| spans.iter().rev().find(|s| s.end <= at))
-                .map(|s| s.path.clone())
-        })
-        .unwrap_or_else(|| name.clone());
-    Ok(Comparison::Differs {
-        offset: start + at,
-        path,
-        expected: original.get(at).copied(),
-        found: saved.get(at).copied(),
-        consumed,
-    })
-}
-
-/// What the destination object needs before a qemu-10.x load.
+/// What the destination object needs before a load.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Layout {
     size: u64,
@@ -373,11 +106,14 @@ enum Init {
         count: u64,
         layout: Box<Layout>,
     },
-    /// A pointer table at `offset`: slot `i` points to a fresh zeroed object
-    /// of `pointee` when `present[i]`, else stays NULL.
+    /// A pointer table at `offset`: `source[i]` says whether the source's
+    /// slot `i` was non-NULL. Slot `i` points to a fresh zeroed object of
+    /// `pointee` when the source's did and the destination has one: always
+    /// without automatic allocation, only for [`Dest::Live`] with it.
     Pointers {
         offset: u64,
-        present: Vec<bool>,
+        source: Vec<bool>,
+        auto_alloc: bool,
         pointee: Box<Layout>,
     },
 }
@@ -397,7 +133,13 @@ fn alloc_zeroed(heap: &mut Heap, size: u64) -> Result<Addr, HeapError> {
 }
 
 /// Writes what `layout` asks for into the zeroed object at `base`.
-fn prepare(heap: &mut Heap, base: Addr, layout: &Layout, steps: &mut u64) -> Result<(), String> {
+fn prepare(
+    heap: &mut Heap,
+    base: Addr,
+    layout: &Layout,
+    dest: Dest,
+    steps: &mut u64,
+) -> Result<(), String> {
     fn step(steps: &mut u64, n: u64) -> Result<(), String> {
         *steps = steps.saturating_add(n);
         if *steps > MAX_PREPARE_STEPS {
@@ -415,18 +157,22 @@ fn prepare(heap: &mut Heap, base: Addr, layout: &Layout, steps: &mut u64) -> Res
             } => {
                 step(steps, *count)?;
                 for k in 0..*count {
-                    prepare(heap, base + offset + stride * k, layout, steps)?;
+                    prepare(heap, base + offset + stride * k, layout, dest, steps)?;
                 }
             }
             Init::Pointers {
                 offset,
-                present,
+                source,
+                auto_alloc,
                 pointee,
             } => {
-                step(steps, present.len() as u64)?;
-                for (i, _) in present.iter().enumerate().filter(|(_, p)| **p) {
+                if *auto_alloc && !dest.auto_alloc_slots_set() {
+                    continue;
+                }
+                step(steps, source.len() as u64)?;
+                for (i, _) in source.iter().enumerate().filter(|(_, p)| **p) {
                     let obj = alloc_zeroed(heap, pointee.size).map_err(|e| e.to_string())?;
-                    prepare(heap, obj, pointee, steps)?;
+                    prepare(heap, obj, pointee, dest, steps)?;
                     let slot = base + offset + POINTER_SIZE * i as u64;
                     heap.write_ptr(slot, obj).map_err(|e| e.to_string())?;
                 }
@@ -521,8 +267,9 @@ fn scalar(ty: &str, size: Option<u64>) -> Result<(Info, u64), String> {
         // vmstate_info_uint64_equal is named "int64 equal".
         "int64 equal" => Info::Uint64,
         "unused_buffer" => Info::UnusedBuffer,
-        "nullptr" => return Err("nullptr entry outside an array of pointers".into()),
-        "ptr-marker" => return Err("ptr-marker is not a qemu-10.x type".into()),
+        "nullptr" | "ptr-marker" => {
+            return Err(format!("{ty} entry outside an array of pointers"));
+        }
         "capability" => return Err("capability is only known in the configuration".into()),
         "struct" | "vstruct" => return Err(format!("{ty} without a \"struct\" description")),
         // buffer and every type with its own callbacks (timer, pci config,
@@ -539,6 +286,12 @@ fn scalar(ty: &str, size: Option<u64>) -> Result<(Info, u64), String> {
 struct Builder {
     /// Payload start: where errors of the description point.
     offset: usize,
+    d: Dialect,
+}
+
+/// A marker entry: `nullptr` (10.x) or `ptr-marker` (11.1).
+fn is_marker(e: &FieldDesc) -> bool {
+    matches!(e.ty.as_str(), "nullptr" | "ptr-marker")
 }
 
 impl Builder {
@@ -551,7 +304,7 @@ impl Builder {
     }
 
     fn bit(&self, flag: Flag) -> u32 {
-        DIALECT.bit(flag).unwrap_or(0)
+        self.d.bit(flag).unwrap_or(0)
     }
 
     /// A VMSD and the object it describes.
@@ -615,7 +368,7 @@ impl Builder {
             version_id: version,
             minimum_version_id: 0,
             fields,
-            terminator: DIALECT.end(),
+            terminator: self.d.end(),
             subsections,
             needed: None,
         })
@@ -636,7 +389,7 @@ impl Builder {
             let run = entries[i..].iter().take_while(|e| e.name == name).count();
             let run = &entries[i..i + run];
             let fpath = format!("{path}.{name}");
-            if run.iter().any(|e| e.ty == "nullptr") {
+            if run.iter().any(is_marker) {
                 out.push(self.pointer_array(run, &fpath, depth, cursor)?);
                 i += run.len();
                 continue;
@@ -765,16 +518,17 @@ impl Builder {
         Ok(field)
     }
 
-    /// A run of entries of one name with `nullptr` entries: an array of
-    /// pointers (`VMSTATE_ARRAY_OF_POINTER_TO_STRUCT`, qemu-10.x: `size` is
-    /// `sizeof(T *)`, so a NULL slot is written as a `nullptr` marker).
+    /// A run of entries of one name with marker entries: an array of
+    /// pointers. Without automatic allocation
+    /// (`VMSTATE_ARRAY_OF_POINTER_TO_STRUCT`), a NULL slot is written as a
+    /// marker and a non-NULL one as its element alone.
     ///
-    /// The vmdesc splits the array into runs of NULL and non-NULL slots, each
-    /// with `array_len` when longer than one, with a quirk (spec section 6):
-    /// the run detection starts as "previous slot non-NULL", so when slot 0
-    /// is non-NULL its entry claims the whole array (`array_len` = n) and the
-    /// entries after it describe slots 1..n. Arrays starting with NULL are
-    /// described exactly.
+    /// The vmdesc splits such an array into runs of NULL and non-NULL slots,
+    /// each with `array_len` when longer than one, with a quirk (spec section
+    /// 6): the run detection starts as "previous slot non-NULL", so when slot
+    /// 0 is non-NULL its entry claims the whole array (`array_len` = n) and
+    /// the entries after it describe slots 1..n. Arrays starting with NULL
+    /// are described exactly.
     fn pointer_array(
         &self,
         run: &[FieldDesc],
@@ -783,15 +537,19 @@ impl Builder {
         cursor: &mut Cursor,
     ) -> Result<Field, ReencodeError> {
         let name = run[0].name.as_str();
-        let mut present = Vec::new();
+        let auto_alloc = self.d.facts().dynamic == Dynamic::AutoAllocFlag
+            && is_marker(&run[0])
+            && run.iter().all(|e| e.array_len.is_none())
+            && run.windows(2).all(|w| is_marker(&w[0]) || is_marker(&w[1]));
+        let mut source = Vec::new();
         let mut elem: Option<Elem> = None;
         let mut claimed = None;
         for (k, e) in run.iter().enumerate() {
-            let null = e.ty == "nullptr";
+            let null = is_marker(e);
             let n = e.array_len.unwrap_or(1).max(1);
             if null {
                 if e.size != Some(1) {
-                    return Err(self.err(path, format!("nullptr of size {:?}", e.size)));
+                    return Err(self.err(path, format!("{} of size {:?}", e.ty, e.size)));
                 }
             } else {
                 let this = self.elem(e, path, depth)?;
@@ -806,31 +564,51 @@ impl Builder {
                     Some(_) => {}
                 }
             }
-            if k == 0 && !null && e.array_len.is_some() && run.len() > 1 {
+            if auto_alloc {
+                // One marker per slot; the element entry after a marker makes
+                // that slot valid.
+                if null {
+                    source.push(false);
+                } else if let Some(last) = source.last_mut() {
+                    *last = true;
+                }
+            } else if k == 0 && !null && e.array_len.is_some() && run.len() > 1 {
                 // The quirk: this entry stands for slot 0 and names the length.
                 claimed = Some(n);
-                present.push(true);
+                source.push(true);
             } else {
                 let n = usize::try_from(n)
                     .ok()
-                    .filter(|&n| present.len().saturating_add(n) <= 1 << 20)
+                    .filter(|&n| source.len().saturating_add(n) <= 1 << 20)
                     .ok_or_else(|| self.err(path, format!("array of {n} pointers")))?;
-                present.resize(present.len() + n, !null);
+                source.resize(source.len() + n, !null);
             }
         }
         if let Some(n) = claimed
-            && n != present.len() as u64
+            && n != source.len() as u64
         {
             return Err(self.err(
                 path,
                 format!(
                     "first run claims {n} slots, the runs describe {}",
-                    present.len()
+                    source.len()
                 ),
             ));
         }
         // Non-struct pointees are wrapped in a struct: with a plain info the
         // codec would hand `sizeof(T *)` to a buffer's callback.
+        let empty = |fields: Vec<Field>, layout: Layout| Object {
+            vmsd: Vmsd {
+                name: format!("(reencode pointee) {name}"),
+                version_id: 0,
+                minimum_version_id: 0,
+                fields,
+                terminator: self.d.end(),
+                subsections: Vec::new(),
+                needed: None,
+            },
+            layout,
+        };
         let object = match elem {
             Some(Elem::Struct {
                 object,
@@ -842,44 +620,33 @@ impl Builder {
             Some(e @ Elem::Scalar { .. }) => {
                 let mut c = Cursor::new();
                 let field = self.inline_field(name, e, 1, false, path, &mut c)?;
-                Object {
-                    vmsd: Vmsd {
-                        name: format!("(reencode pointee) {name}"),
-                        version_id: 0,
-                        minimum_version_id: 0,
-                        fields: vec![field],
-                        terminator: DIALECT.end(),
-                        subsections: Vec::new(),
-                        needed: None,
-                    },
-                    layout: c.finish(),
-                }
+                empty(vec![field], c.finish())
             }
             // Only NULL slots: the pointee is never visited.
-            None => Object {
-                vmsd: Vmsd {
-                    name: format!("(reencode pointee) {name}"),
-                    version_id: 0,
-                    minimum_version_id: 0,
-                    fields: Vec::new(),
-                    terminator: DIALECT.end(),
-                    subsections: Vec::new(),
-                    needed: None,
-                },
-                layout: Cursor::new().finish(),
-            },
+            None => empty(Vec::new(), Cursor::new().finish()),
         };
-        let n = present.len() as u64;
+        let n = source.len() as u64;
         let num = i32::try_from(n).map_err(|_| self.err(path, "too many pointers"))?;
         let offset = cursor.place(POINTER_SIZE * n, POINTER_SIZE);
-        let flags = self.bit(Flag::Array) | self.bit(Flag::ArrayOfPointer) | self.bit(Flag::Struct);
+        let mut flags =
+            self.bit(Flag::Array) | self.bit(Flag::ArrayOfPointer) | self.bit(Flag::Struct);
+        let size = if auto_alloc {
+            // g_malloc0(field->size) per valid slot: the element's size.
+            flags |= self.bit(Flag::ArrayOfPointerAutoAlloc);
+            object.layout.size.max(1)
+        } else if self.d.facts().pointer_stride == PointerStride::FieldSize {
+            POINTER_SIZE // sizeof(T *), as the 10.x macros set it
+        } else {
+            0 // vmstate_check: no size without automatic allocation
+        };
         let mut field = Field::new(name, offset, flags);
         field.num = num;
-        field.size = POINTER_SIZE;
+        field.size = size;
         field.vmsd = Some(Box::new(object.vmsd));
         cursor.inits.push(Init::Pointers {
             offset,
-            present,
+            source,
+            auto_alloc,
             pointee: Box::new(object.layout),
         });
         Ok(field)
@@ -889,6 +656,7 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::reencode::drive::{Comparison, reencode_payload};
 
     fn desc(json: &str) -> VmsdDesc {
         serde_json::from_str(json).expect("vmdesc JSON")
@@ -902,7 +670,8 @@ mod tests {
                 r#"{{"vmsd_name": "p", "version": 1, "fields": [
                     {{"name": "b", "type": "buffer", "size": {size}}}]}}"#
             ));
-            let err = reencode_payload(&[0x7e], 0..0, "p", 1, &d).expect_err("too big");
+            let err =
+                reencode_payload(Dialect::Qemu10, &[0x7e], 0..0, "p", 1, &d).expect_err("too big");
             assert_eq!(
                 matches!(err, ReencodeError::Rebuild { .. }),
                 rebuild,
@@ -923,11 +692,11 @@ mod tests {
                 {{"name": "arr", "type": "struct", "struct": {s}, "size": 2}}]}}"#
         ));
         let data = [0x11, 0x22, 0x30, 0x33, 0x44, 0x7e];
-        let got = reencode_payload(&data, 0..5, "p", 1, &d).expect("re-encodes");
+        let got = reencode_payload(Dialect::Qemu10, &data, 0..5, "p", 1, &d).expect("re-encodes");
         assert_eq!(got, Comparison::Identical);
         // A NULL where the vmdesc says struct: the loader finds 0x30 data.
         let bad = [0x11, 0x22, 0x31, 0x33, 0x44, 0x7e];
-        let err = reencode_payload(&bad, 0..5, "p", 1, &d).expect_err("marker");
+        let err = reencode_payload(Dialect::Qemu10, &bad, 0..5, "p", 1, &d).expect_err("marker");
         assert_eq!(err.path(), "p.arr[1]");
         assert_eq!(err.offset(), 2);
     }
@@ -940,7 +709,8 @@ mod tests {
                 {{"name": "arr", "array_len": 4, "type": "struct", "struct": {s}, "size": 0}},
                 {{"name": "arr", "type": "nullptr", "size": 1}}]}}"#
         ));
-        let err = reencode_payload(&[0x30, 0x7e], 0..1, "p", 1, &d).expect_err("claims 4");
+        let err = reencode_payload(Dialect::Qemu10, &[0x30, 0x7e], 0..1, "p", 1, &d)
+            .expect_err("claims 4");
         assert!(matches!(err, ReencodeError::Rebuild { .. }), "{err}");
         assert_eq!(err.path(), "p.arr");
     }
@@ -964,7 +734,7 @@ mod tests {
         data.extend([5, 5, b'p', b'/', b's', b'u', b'b', 0, 0, 0, 3, 1]);
         let end = data.len();
         data.push(0x7e);
-        let got = reencode_payload(&data, 0..end, "p", 2, &d).expect("re-encodes");
+        let got = reencode_payload(Dialect::Qemu10, &data, 0..end, "p", 2, &d).expect("re-encodes");
         assert_eq!(got, Comparison::Identical);
     }
 
@@ -976,7 +746,7 @@ mod tests {
                 {"name": "b", "type": "bool", "size": 1}]}"#,
         );
         let data = [1, 2, 0x7e];
-        let got = reencode_payload(&data, 0..2, "p", 1, &d).expect("loads");
+        let got = reencode_payload(Dialect::Qemu10, &data, 0..2, "p", 1, &d).expect("loads");
         assert_eq!(
             got,
             Comparison::Differs {
