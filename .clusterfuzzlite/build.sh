@@ -1,0 +1,32 @@
+#!/bin/bash -eu
+# ClusterFuzzLite / OSS-Fuzz build script, written the way OSS-Fuzz's Rust
+# projects are: `cargo fuzz build -O` over the fuzz/ workspace member, then
+# every target binary into $OUT with its seed corpus as a zip.
+#
+# OSS-Fuzz sets SRC, OUT and SANITIZER (address, undefined, memory, none,
+# coverage); its Rust toolchain is nightly. .ci/run runs this script the
+# same way, with no Docker, and checks that every target lands in $OUT.
+cd "$SRC/vmstate-harness"
+
+case "${SANITIZER:-address}" in
+address | memory | thread | leak) sanitizer="$SANITIZER" ;;
+*) sanitizer=none ;; # undefined, coverage, none: no Rust sanitizer flag
+esac
+
+cargo fuzz build -O --fuzz-dir fuzz --sanitizer "$sanitizer"
+
+triple="${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}"
+built="fuzz/target/$triple/release"
+for src in fuzz/fuzz_targets/*.rs; do
+    target=$(basename "$src" .rs)
+    cp "$built/$target" "$OUT/"
+    # Seeds: corpus/<target> for the three classic targets; `all` takes
+    # every one of them (its first byte picks the oracle anyway).
+    # (`all` keeps the folder names: seeds of different targets share names.)
+    if [ "$target" = all ]; then
+        find corpus/load corpus/differential corpus/stream -type f |
+            zip -q "$OUT/${target}_seed_corpus.zip" -@
+    elif [ -d "corpus/$target" ]; then
+        find "corpus/$target" -type f | zip -q -j "$OUT/${target}_seed_corpus.zip" -@
+    fi
+done
