@@ -5,6 +5,7 @@ pub mod campaign;
 pub mod case;
 pub mod cli;
 pub mod codec;
+pub mod engine;
 pub mod fuzz;
 pub mod generate;
 pub mod leak;
