@@ -150,6 +150,10 @@ if grep -A2 '^int vmstate_save_state(' "$VH" | tr -d '\n' | grep -q 'Error \*\*e
 else
     DEFS="$DEFS -DVMSH_SAVE_ERRP=0"
 fi
+# 10.0 has the errp variant under another name.
+if grep -q '^int vmstate_save_state_with_err(' "$VH"; then
+    DEFS="$DEFS -DVMSH_SAVE_WITH_ERR=1"
+fi
 DEFS="$DEFS -DVMSH_SANITIZE=$SANITIZE"
 log "tree $SRC: dialect $DIALECT; $DEFS"
 

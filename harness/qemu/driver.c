@@ -7,6 +7,7 @@
  *                       (VMStateStructMember), 0 for num_offset/size_offset
  *   VMSH_LOAD_ERRP      1 if vmstate_load_state takes Error **errp
  *   VMSH_SAVE_ERRP      1 if vmstate_save_state takes Error **errp
+ *   VMSH_SAVE_WITH_ERR  defined if vmstate_save_state_with_err exists (10.0)
  *   VMSH_DIALECT_ID     0 "qemu-10.x", 1 "qemu-11.1", 2 "qemu-master"
  *   VMSH_SANITIZE       1 in --sanitize builds
  *
@@ -279,6 +280,8 @@ int abi_save(void *root, void *opaque, int fd, int *file_error, char **message)
     vmsh_tracking(true);
 #if VMSH_SAVE_ERRP
     ret = vmstate_save_state(f, root, opaque, NULL, &err);
+#elif defined(VMSH_SAVE_WITH_ERR)
+    ret = vmstate_save_state_with_err(f, root, opaque, NULL, &err);
 #else
     ret = vmstate_save_state(f, root, opaque, NULL);
 #endif

@@ -111,6 +111,14 @@ fn case_alloc(d: Dialect) -> (Vmsd, Heap, Addr) {
     (v, heap, opaque)
 }
 
+/// The payload followed by QEMU_VM_EOF, as on a real stream: the loader
+/// peeks one byte past the payload for a subsection.
+fn stream(payload: &[u8]) -> Vec<u8> {
+    let mut s = payload.to_vec();
+    s.push(0);
+    s
+}
+
 fn ok<T: std::fmt::Debug>(r: QemuRun<T>) -> T {
     match r {
         QemuRun::Ok(v) => v,
@@ -143,7 +151,7 @@ fn qemu_engine_matches_the_reference() {
     zero_root(&mut back, opaque, 24, &[16]);
     back.write(opaque + 4, &[3]).unwrap(); // the count is not on the wire
     back.write(heap.read_ptr(opaque + 16).unwrap(), &[0; 6]).unwrap();
-    assert_eq!(ok(e.load(&v, &mut back, opaque, 1, &got)), got.len());
+    assert_eq!(ok(e.load(&v, &mut back, opaque, 1, &stream(&got))), got.len());
     assert_eq!(back.read(opaque, 24).unwrap(), heap.read(opaque, 24).unwrap());
     let t = heap.read_ptr(opaque + 16).unwrap();
     assert_eq!(back.read(t, 6).unwrap(), heap.read(t, 6).unwrap());
@@ -160,12 +168,12 @@ fn qemu_engine_matches_the_reference() {
     for p in [heap.read_ptr(opaque).unwrap(), heap.read_ptr(opaque + 24).unwrap()] {
         back.write(p, &[0; 4]).unwrap();
     }
-    assert_eq!(ok(e.load(&v, &mut back, opaque, 1, &got)), got.len());
+    assert_eq!(ok(e.load(&v, &mut back, opaque, 1, &stream(&got))), got.len());
     let mut reference = back.clone();
     for p in [heap.read_ptr(opaque).unwrap(), heap.read_ptr(opaque + 24).unwrap()] {
         reference.write(p, &[0; 4]).unwrap();
     }
-    load_state(d, &v, &mut reference, opaque, 1, &got).unwrap();
+    assert_eq!(load_state(d, &v, &mut reference, opaque, 1, &stream(&got)).unwrap(), got.len());
     for a in heap.allocations() {
         assert_eq!(back.read(a.base, a.size()).unwrap(), &a.bytes[..]);
         assert_eq!(reference.read(a.base, a.size()).unwrap(), &a.bytes[..]);
@@ -179,7 +187,7 @@ fn qemu_engine_matches_the_reference() {
     assert_eq!(hex::encode(&got), format!("00000005{}", hex::encode("hello")));
     let mut back = heap.clone();
     back.write(opaque, &[0; 16]).unwrap();
-    assert_eq!(ok(e.load(&v, &mut back, opaque, 1, &got)), got.len());
+    assert_eq!(ok(e.load(&v, &mut back, opaque, 1, &stream(&got))), got.len());
     let p = back.read_ptr(opaque + 8).unwrap();
     let a = back.allocation_at(p).expect("QEMU's allocation is in the heap");
     assert_eq!(a.bytes, b"hello");
@@ -191,22 +199,22 @@ fn qemu_engine_matches_the_reference() {
     );
     let mut reference = heap.clone();
     reference.write(opaque, &[0; 16]).unwrap();
-    load_state(d, &v, &mut reference, opaque, 1, &got).unwrap();
+    assert_eq!(load_state(d, &v, &mut reference, opaque, 1, &stream(&got)).unwrap(), got.len());
     let rp = reference.read_ptr(opaque + 8).unwrap();
     assert_eq!(reference.read(rp, 5).unwrap(), b"hello");
 
     // 4. Clean failures: a too-new version and a truncated stream.
     let (v, heap, opaque) = case_varray(d);
-    let stream = ok(e.save(&v, &heap, opaque));
+    let saved = stream(&ok(e.save(&v, &heap, opaque)));
     let mut back = heap.clone();
-    match e.load(&v, &mut back, opaque, 2, &stream) {
+    match e.load(&v, &mut back, opaque, 2, &saved) {
         QemuRun::Failed { ret, message } => {
             assert_eq!(ret, -22, "{message}");
         }
         other => panic!("{other:?}"),
     }
     let mut back = heap.clone();
-    match e.load(&v, &mut back, opaque, 1, &stream[..5]) {
+    match e.load(&v, &mut back, opaque, 1, &saved[..5]) {
         QemuRun::Failed { ret, .. } => assert_eq!(ret, -5),
         other => panic!("{other:?}"),
     }
