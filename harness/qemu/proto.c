@@ -610,8 +610,55 @@ static void put_objects(Buf *b)
 }
 
 #if VMSH_SANITIZE
-/* The root stays visible to LeakSanitizer; everything else it must find. */
+/*
+ * What stays visible to LeakSanitizer during the check: the root object,
+ * and every prepared object that was not reachable from the root before the
+ * op (found by the same conservative word scan LSan does). Everything else
+ * LSan must find through real pointers.
+ */
 static void *volatile vmsh_lsan_root;
+static void **vmsh_lsan_extra;
+static size_t vmsh_lsan_n_extra;
+static bool *pre_reach;
+
+static int object_holding(uint64_t v)
+{
+    for (uint32_t j = 0; j < n_objects; j++) {
+        uint64_t b = (uint64_t)(uintptr_t)SHOW(objects[j].xbase);
+        if (v >= b && v < b + (objects[j].len ? objects[j].len : 1)) {
+            return (int)j;
+        }
+    }
+    return -1;
+}
+
+/* Marks the prepared objects reachable from `opaque` before the op. */
+static void lsan_before(void *opaque)
+{
+    free(pre_reach);
+    pre_reach = calloc(n_objects ? n_objects : 1, sizeof(bool));
+    uint32_t *work = calloc(n_objects ? n_objects : 1, sizeof(uint32_t));
+    size_t top = 0;
+    int r = object_holding((uint64_t)(uintptr_t)opaque);
+    if (r >= 0) {
+        pre_reach[r] = true;
+        work[top++] = (uint32_t)r;
+    }
+    while (top) {
+        uint32_t i = work[--top];
+        const uint8_t *b = SHOW(objects[i].xbase);
+        for (uint64_t k = 0; k + 8 <= objects[i].len; k += 8) {
+            uint64_t v;
+            memcpy(&v, b + k, 8);
+            int j = object_holding(v);
+            if (j >= 0 && !pre_reach[j]) {
+                pre_reach[j] = true;
+                work[top++] = (uint32_t)j;
+            }
+        }
+    }
+    free(work);
+}
 
 static int lsan_check(char **text)
 {
@@ -697,6 +744,9 @@ static void handle(const uint8_t *req, size_t len)
         close(fd);
     } else {
         fd = memfd_with(stream, stream_len);
+#if VMSH_SANITIZE
+        lsan_before(opaque);
+#endif
         ret = abi_load(root, opaque, version_id, fd, &file_error, &remaining, &message);
         close(fd);
         consumed = remaining < 0 ? -1 : (int64_t)stream_len - remaining;
@@ -719,8 +769,17 @@ static void handle(const uint8_t *req, size_t len)
     if (op == VMSH_OP_LOAD) {
         char *text = NULL;
         vmsh_lsan_root = opaque;
+        vmsh_lsan_extra = calloc(n_objects ? n_objects : 1, sizeof(void *));
+        vmsh_lsan_n_extra = 0;
+        for (uint32_t i = 0; i < n_objects; i++) {
+            if (!pre_reach[i] && !objects[i].freed) {
+                vmsh_lsan_extra[vmsh_lsan_n_extra++] = SHOW(objects[i].xbase);
+            }
+        }
         int leaks = lsan_check(&text);
         vmsh_lsan_root = NULL;
+        free(vmsh_lsan_extra);
+        vmsh_lsan_extra = NULL;
         put_u8(&out, leaks ? 2 : 1);
         put_str(&out, text);
         free(text);

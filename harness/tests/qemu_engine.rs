@@ -3,7 +3,10 @@
 //! the engine executable.
 
 use std::path::PathBuf;
-use vmstate_harness::engine::qemu::{QemuEngine, QemuRun, protocol::EventKind};
+use vmstate_harness::engine::qemu::{
+    QemuEngine, QemuRun,
+    protocol::{EventKind, Lsan},
+};
 use vmstate_reference::{
     Addr, Allocator, Dialect, Field, Flag, Heap, Indirect, Info, Origin, Vmsd, load_state,
     save_state,
@@ -77,13 +80,19 @@ fn case_varray(d: Dialect) -> (Vmsd, Heap, Addr) {
 
 /// uint32 *ptrs[4] = { &x, NULL, NULL, &y }
 fn case_pointers(d: Dialect) -> (Vmsd, Heap, Addr) {
-    let mut f = Field::new("ptrs", 0, bit(d, Flag::Array) | bit(d, Flag::ArrayOfPointer));
+    let mut f = Field::new(
+        "ptrs",
+        0,
+        bit(d, Flag::Array) | bit(d, Flag::ArrayOfPointer),
+    );
     f.num = 4;
     f.size = 8;
     f.info = Some(Info::Uint32);
     let v = vmsd(d, "ptrs", vec![f]);
     let mut heap = Heap::default();
-    let x = heap.alloc_prepared(0xdead_beefu32.to_le_bytes().to_vec()).unwrap();
+    let x = heap
+        .alloc_prepared(0xdead_beefu32.to_le_bytes().to_vec())
+        .unwrap();
     let y = heap.alloc_prepared(1u32.to_le_bytes().to_vec()).unwrap();
     let mut root = vec![0u8; 32];
     root[..8].copy_from_slice(&x.to_le_bytes());
@@ -139,7 +148,11 @@ fn zero_root(heap: &mut Heap, opaque: Addr, len: u64, ptrs: &[u64]) {
 fn qemu_engine_matches_the_reference() {
     let Some(e) = engine() else { return };
     let d = e.dialect();
-    eprintln!("engine: QEMU {} ({d:?}, sanitized: {})", e.version(), e.sanitized());
+    eprintln!(
+        "engine: QEMU {} ({d:?}, sanitized: {})",
+        e.version(),
+        e.sanitized()
+    );
 
     // 1. uint32 + VARRAY_UINT8 of uint16 (inline and through a pointer).
     let (v, heap, opaque) = case_varray(d);
@@ -150,9 +163,16 @@ fn qemu_engine_matches_the_reference() {
     let mut back = heap.clone();
     zero_root(&mut back, opaque, 24, &[16]);
     back.write(opaque + 4, &[3]).unwrap(); // the count is not on the wire
-    back.write(heap.read_ptr(opaque + 16).unwrap(), &[0; 6]).unwrap();
-    assert_eq!(ok(e.load(&v, &mut back, opaque, 1, &stream(&got))), got.len());
-    assert_eq!(back.read(opaque, 24).unwrap(), heap.read(opaque, 24).unwrap());
+    back.write(heap.read_ptr(opaque + 16).unwrap(), &[0; 6])
+        .unwrap();
+    assert_eq!(
+        ok(e.load(&v, &mut back, opaque, 1, &stream(&got))),
+        got.len()
+    );
+    assert_eq!(
+        back.read(opaque, 24).unwrap(),
+        heap.read(opaque, 24).unwrap()
+    );
     let t = heap.read_ptr(opaque + 16).unwrap();
     assert_eq!(back.read(t, 6).unwrap(), heap.read(t, 6).unwrap());
 
@@ -165,15 +185,27 @@ fn qemu_engine_matches_the_reference() {
         assert_eq!(hex::encode(&got), "deadbeef303000000001");
     }
     let mut back = heap.clone();
-    for p in [heap.read_ptr(opaque).unwrap(), heap.read_ptr(opaque + 24).unwrap()] {
+    for p in [
+        heap.read_ptr(opaque).unwrap(),
+        heap.read_ptr(opaque + 24).unwrap(),
+    ] {
         back.write(p, &[0; 4]).unwrap();
     }
-    assert_eq!(ok(e.load(&v, &mut back, opaque, 1, &stream(&got))), got.len());
+    assert_eq!(
+        ok(e.load(&v, &mut back, opaque, 1, &stream(&got))),
+        got.len()
+    );
     let mut reference = back.clone();
-    for p in [heap.read_ptr(opaque).unwrap(), heap.read_ptr(opaque + 24).unwrap()] {
+    for p in [
+        heap.read_ptr(opaque).unwrap(),
+        heap.read_ptr(opaque + 24).unwrap(),
+    ] {
         reference.write(p, &[0; 4]).unwrap();
     }
-    assert_eq!(load_state(d, &v, &mut reference, opaque, 1, &stream(&got)).unwrap(), got.len());
+    assert_eq!(
+        load_state(d, &v, &mut reference, opaque, 1, &stream(&got)).unwrap(),
+        got.len()
+    );
     for a in heap.allocations() {
         assert_eq!(back.read(a.base, a.size()).unwrap(), &a.bytes[..]);
         assert_eq!(reference.read(a.base, a.size()).unwrap(), &a.bytes[..]);
@@ -184,24 +216,73 @@ fn qemu_engine_matches_the_reference() {
     let want = save_state(d, &v, &heap, opaque).unwrap();
     let got = ok(e.save(&v, &heap, opaque));
     assert_eq!(got, want);
-    assert_eq!(hex::encode(&got), format!("00000005{}", hex::encode("hello")));
+    assert_eq!(
+        hex::encode(&got),
+        format!("00000005{}", hex::encode("hello"))
+    );
     let mut back = heap.clone();
     back.write(opaque, &[0; 16]).unwrap();
-    assert_eq!(ok(e.load(&v, &mut back, opaque, 1, &stream(&got))), got.len());
+    assert_eq!(
+        ok(e.load(&v, &mut back, opaque, 1, &stream(&got))),
+        got.len()
+    );
     let p = back.read_ptr(opaque + 8).unwrap();
-    let a = back.allocation_at(p).expect("QEMU's allocation is in the heap");
+    let a = back
+        .allocation_at(p)
+        .expect("QEMU's allocation is in the heap");
     assert_eq!(a.bytes, b"hello");
-    assert!(matches!(a.origin, Origin::Load { allocator: Allocator::GMalloc, .. }));
+    assert!(matches!(
+        a.origin,
+        Origin::Load {
+            allocator: Allocator::GMalloc,
+            ..
+        }
+    ));
     let events = e.last_events();
     assert!(
-        events.iter().any(|ev| ev.kind == EventKind::GMalloc && ev.size == 5 && ev.addr == p),
+        events
+            .iter()
+            .any(|ev| ev.kind == EventKind::GMalloc && ev.size == 5 && ev.addr == p),
         "{events:?}"
     );
     let mut reference = heap.clone();
     reference.write(opaque, &[0; 16]).unwrap();
-    assert_eq!(load_state(d, &v, &mut reference, opaque, 1, &stream(&got)).unwrap(), got.len());
+    assert_eq!(
+        load_state(d, &v, &mut reference, opaque, 1, &stream(&got)).unwrap(),
+        got.len()
+    );
     let rp = reference.read_ptr(opaque + 8).unwrap();
     assert_eq!(reference.read(rp, 5).unwrap(), b"hello");
+
+    // 3b. Sanitize builds: loading VMS_ALLOC over a live buffer loses it
+    // (QEMU overwrites the pointer without a free): LeakSanitizer says so.
+    if e.sanitized() {
+        let mut live = heap.clone();
+        assert_eq!(
+            ok(e.load(&v, &mut live, opaque, 1, &stream(&got))),
+            got.len()
+        );
+        match e.last_run().lsan {
+            Some(Lsan::Leaks(text)) => {
+                assert!(text.contains("Direct leak of 5 byte(s)"), "{text}")
+            }
+            other => panic!("expected a leak report, got {other:?}"),
+        }
+        // Into a fresh destination nothing of ours leaks.
+        let mut fresh = heap.clone();
+        fresh.write(opaque, &[0; 16]).unwrap();
+        assert_eq!(
+            ok(e.load(&v, &mut fresh, opaque, 1, &stream(&got))),
+            got.len()
+        );
+        match e.last_run().lsan {
+            Some(Lsan::Clean) => {}
+            Some(Lsan::Leaks(text)) => {
+                assert!(!text.contains("Direct leak of 5 byte(s)"), "{text}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
 
     // 4. Clean failures: a too-new version and a truncated stream.
     let (v, heap, opaque) = case_varray(d);

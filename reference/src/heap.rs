@@ -209,21 +209,27 @@ impl Heap {
         let size = bytes.len() as u64;
         let end = base
             .checked_add(size.max(1))
-            .ok_or(HeapError::OutOfBounds { addr: base, len: size })?;
+            .ok_or(HeapError::OutOfBounds {
+                addr: base,
+                len: size,
+            })?;
         if base < HEAP_BASE {
             return Err(HeapError::NullDeref { addr: base });
         }
-        let clash = self.allocations.range(..end).next_back().is_some_and(|(_, a)| {
-            a.base.saturating_add(a.size().max(1)) > base
-        });
+        let clash = self
+            .allocations
+            .range(..end)
+            .next_back()
+            .is_some_and(|(_, a)| a.base.saturating_add(a.size().max(1)) > base);
         if clash {
-            return Err(HeapError::OutOfBounds { addr: base, len: size });
+            return Err(HeapError::OutOfBounds {
+                addr: base,
+                len: size,
+            });
         }
         self.check_room(size)?;
         self.live_bytes += size;
-        self.next_base = self
-            .next_base
-            .max((end + GUARD).next_multiple_of(16));
+        self.next_base = self.next_base.max((end + GUARD).next_multiple_of(16));
         self.allocations.insert(
             base,
             Allocation {

@@ -33,13 +33,20 @@ pub enum QemuRun<T> {
     Ok(T),
     /// vmstate_save_state / vmstate_load_state returned `ret` (or, after a
     /// load that returned 0, qemu_file_get_error did).
-    Failed { ret: i32, message: String },
+    Failed {
+        ret: i32,
+        message: String,
+    },
     /// QEMU aborted: the assertion line (`...: Assertion '...' failed.`) or
     /// the allocation failure GLib would abort on.
-    Aborted { assertion: String },
+    Aborted {
+        assertion: String,
+    },
     /// A sanitizer report (`SUMMARY: ...` plus the first QEMU frame) or a
     /// fatal signal.
-    Crashed { report: String },
+    Crashed {
+        report: String,
+    },
     /// The engine could not run the request (timeout, refused request,
     /// protocol error, unexpected exit).
     Lost(String),
@@ -383,10 +390,16 @@ fn apply_heap(
             prepared.insert(*b, (i as u32, image.objects[i].bytes.len() as u64));
         }
     }
-    let root_freed = reply
-        .objects
-        .iter()
-        .any(|o| matches!(o, HeapObject::Prepared { index: 0, freed: true, .. }));
+    let root_freed = reply.objects.iter().any(|o| {
+        matches!(
+            o,
+            HeapObject::Prepared {
+                index: 0,
+                freed: true,
+                ..
+            }
+        )
+    });
     if let (Some(root), false) = (real_base[0], root_freed) {
         let opaque = root + image.opaque_offset;
         for (&at, slot) in &crate::leak::reach(d, vmsd, &real, opaque).slots {
@@ -653,7 +666,11 @@ mod tests {
             QemuRun::Lost(_)
         ));
         assert!(matches!(
-            classify_death::<()>(Some(6), None, "vmstate-engine: g_malloc: failed to allocate 99 bytes (GLib aborts)\n"),
+            classify_death::<()>(
+                Some(6),
+                None,
+                "vmstate-engine: g_malloc: failed to allocate 99 bytes (GLib aborts)\n"
+            ),
             QemuRun::Aborted { .. }
         ));
     }

@@ -312,7 +312,10 @@ struct Dec<'a> {
 impl<'a> Dec<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.b.len() < n {
-            return Err(format!("reply truncated (wanted {n}, have {})", self.b.len()));
+            return Err(format!(
+                "reply truncated (wanted {n}, have {})",
+                self.b.len()
+            ));
         }
         let (h, t) = self.b.split_at(n);
         self.b = t;
@@ -336,7 +339,9 @@ impl<'a> Dec<'a> {
     }
     fn bytes64(&mut self) -> Result<Vec<u8>, String> {
         let n = self.u64()?;
-        Ok(self.take(usize::try_from(n).map_err(|_| "length overflow")?)?.to_vec())
+        Ok(self
+            .take(usize::try_from(n).map_err(|_| "length overflow")?)?
+            .to_vec())
     }
     fn end(&self) -> Result<(), String> {
         if self.b.is_empty() {
@@ -361,7 +366,10 @@ pub fn decode_hello(payload: &[u8]) -> Result<Hello, String> {
     };
     d.end()?;
     if h.protocol != PROTOCOL_VERSION {
-        return Err(format!("protocol version {} (want {PROTOCOL_VERSION})", h.protocol));
+        return Err(format!(
+            "protocol version {} (want {PROTOCOL_VERSION})",
+            h.protocol
+        ));
     }
     Ok(h)
 }
@@ -569,7 +577,10 @@ mod tests {
         let mut e = Enc(Vec::new());
         e.u8(1);
         e.str("unknown info \"x\"");
-        assert_eq!(decode_reply(&e.0).unwrap(), Err("unknown info \"x\"".into()));
+        assert_eq!(
+            decode_reply(&e.0).unwrap(),
+            Err("unknown info \"x\"".into())
+        );
     }
 
     #[test]
