@@ -752,6 +752,29 @@ static void handle(const uint8_t *req, size_t len)
         consumed = remaining < 0 ? -1 : (int64_t)stream_len - remaining;
     }
 
+    /*
+     * LeakSanitizer runs before the reply is built: the reply holds the
+     * objects' addresses in plain form, which LSan would count as references.
+     */
+    uint8_t lsan_flag = 0;
+    char *lsan_text = NULL;
+#if VMSH_SANITIZE
+    if (op == VMSH_OP_LOAD) {
+        vmsh_lsan_root = opaque;
+        vmsh_lsan_extra = calloc(n_objects ? n_objects : 1, sizeof(void *));
+        vmsh_lsan_n_extra = 0;
+        for (uint32_t i = 0; i < n_objects; i++) {
+            if (!pre_reach[i] && !objects[i].freed) {
+                vmsh_lsan_extra[vmsh_lsan_n_extra++] = SHOW(objects[i].xbase);
+            }
+        }
+        lsan_flag = lsan_check(&lsan_text) ? 2 : 1;
+        vmsh_lsan_root = NULL;
+        free(vmsh_lsan_extra);
+        vmsh_lsan_extra = NULL;
+    }
+#endif
+
     put_u8(&out, 0);
     put_i32(&out, ret);
     put_i32(&out, file_error);
@@ -765,32 +788,9 @@ static void handle(const uint8_t *req, size_t len)
         put_u32(&out, 0);
     }
     put_events(&out);
-#if VMSH_SANITIZE
-    if (op == VMSH_OP_LOAD) {
-        char *text = NULL;
-        vmsh_lsan_root = opaque;
-        vmsh_lsan_extra = calloc(n_objects ? n_objects : 1, sizeof(void *));
-        vmsh_lsan_n_extra = 0;
-        for (uint32_t i = 0; i < n_objects; i++) {
-            if (!pre_reach[i] && !objects[i].freed) {
-                vmsh_lsan_extra[vmsh_lsan_n_extra++] = SHOW(objects[i].xbase);
-            }
-        }
-        int leaks = lsan_check(&text);
-        vmsh_lsan_root = NULL;
-        free(vmsh_lsan_extra);
-        vmsh_lsan_extra = NULL;
-        put_u8(&out, leaks ? 2 : 1);
-        put_str(&out, text);
-        free(text);
-    } else {
-        put_u8(&out, 0);
-        put_str(&out, "");
-    }
-#else
-    put_u8(&out, 0);
-    put_str(&out, "");
-#endif
+    put_u8(&out, lsan_flag);
+    put_str(&out, lsan_text ? lsan_text : "");
+    free(lsan_text);
     send_frame(&out);
     free(out.p);
     free(saved.p);

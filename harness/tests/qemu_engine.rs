@@ -314,6 +314,18 @@ fn qemu_engine_abort_then_respawn() {
         }
         other => panic!("{other:?}"),
     }
+    // Sanitize builds: reading past the object is an ASan report.
+    if e.sanitized() {
+        let (mut v, heap, opaque) = case_varray(d);
+        v.fields[0].offset = 24; // just past the 24-byte root
+        match e.save(&v, &heap, opaque) {
+            QemuRun::Crashed { report } => {
+                assert!(report.contains("AddressSanitizer"), "{report}");
+                eprintln!("ASan: {report}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
     // The next request gets a fresh engine.
     let (v, heap, opaque) = case_varray(d);
     assert_eq!(
