@@ -142,7 +142,21 @@ impl Walker<'_> {
         } else {
             None
         };
-        if (!aop && nested.is_none()) || n <= 0 || size < 0 {
+        if (!aop && nested.is_none()) || size < 0 {
+            return;
+        }
+        // The count member may be stale: a load reads it from the stream
+        // before it uses it, and a destination's count is often 0 while its
+        // table is full. Behind a VMS_POINTER, every whole element that fits
+        // in the pointed-to allocation belongs to the device, as
+        // LeakSanitizer would see it.
+        let n = match self.heap.allocation_at(base) {
+            Some(a) if d.has(field.flags, Flag::Pointer) && size > 0 && !a.freed => {
+                n.max(((a.end() - base) / size as u64) as i64)
+            }
+            _ => n,
+        };
+        if n <= 0 {
             return;
         }
         for i in 0..n {

@@ -47,6 +47,10 @@ enum Command {
         /// The model engine to run them on: reference or optimized.
         #[arg(long, default_value = "reference")]
         engine: String,
+        /// Run them on QEMU's own C instead: the engine harness/qemu/build.sh
+        /// printed. Cases of other dialects are skipped.
+        #[arg(long, value_name = "ENGINE", conflicts_with = "engine")]
+        qemu: Option<PathBuf>,
     },
     /// Replay the QEMU leak findings (case files whose names start with a
     /// finding); one FOUND/FAIL entry per case, with the QEMU code responsible.
@@ -114,13 +118,24 @@ fn main() -> ExitCode {
             print!("{}", vmstate_harness::matrix::render(&rows));
             ExitCode::SUCCESS
         }
-        Command::Case { paths, engine } => match vmstate_harness::engine::model(&engine) {
-            Some(engine) => exit(cli::case::run_cases(&paths, engine.as_ref())),
-            None => {
-                eprintln!("error: unknown engine {engine:?} (reference, optimized)");
-                ExitCode::from(2)
+        Command::Case {
+            paths,
+            engine,
+            qemu,
+        } => {
+            let engine = match qemu {
+                Some(path) => vmstate_harness::engine::open_qemu(&path),
+                None => vmstate_harness::engine::model(&engine)
+                    .ok_or(format!("unknown engine {engine:?} (reference, optimized)")),
+            };
+            match engine {
+                Ok(engine) => exit(cli::case::run_cases(&paths, engine.as_ref())),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::from(2)
+                }
             }
-        },
+        }
         Command::Findings { paths } => exit(cli::findings::run_findings(&paths)),
         Command::Reencode { files, dialect } => {
             exit(cli::reencode::reencode_files(&files, dialect))

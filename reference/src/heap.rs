@@ -235,6 +235,46 @@ impl Heap {
         Ok(base)
     }
 
+    /// Places `bytes` at a given `base` (an address taken from a real
+    /// process), if the range overlaps no allocation and stays clear of
+    /// NULL. Later allocations are handed out above it.
+    pub fn place(&mut self, base: Addr, bytes: Vec<u8>, origin: Origin) -> Result<(), HeapError> {
+        let size = bytes.len() as u64;
+        let end = base
+            .checked_add(size.max(1))
+            .ok_or(HeapError::OutOfBounds {
+                addr: base,
+                len: size,
+            })?;
+        if base < HEAP_BASE {
+            return Err(HeapError::NullDeref { addr: base });
+        }
+        let clash = self
+            .allocations
+            .range(..end)
+            .next_back()
+            .is_some_and(|(_, a)| a.base.saturating_add(a.size().max(1)) > base);
+        if clash {
+            return Err(HeapError::OutOfBounds {
+                addr: base,
+                len: size,
+            });
+        }
+        self.check_room(size)?;
+        self.live_bytes += size;
+        self.next_base = self.next_base.max((end + GUARD).next_multiple_of(16));
+        self.allocations.insert(
+            base,
+            Allocation {
+                base,
+                bytes,
+                origin,
+                freed: false,
+            },
+        );
+        Ok(())
+    }
+
     /// The allocation containing `addr` (freed or not), if any.
     pub fn allocation_at(&self, addr: Addr) -> Option<&Allocation> {
         let (_, a) = self.allocations.range(..=addr).next_back()?;
@@ -397,5 +437,17 @@ mod tests {
         assert_ne!(g.peak_live_bytes(), h.peak_live_bytes());
         g.free(p).unwrap_err();
         assert_ne!(g, h, "a bad free makes heaps differ");
+    }
+
+    #[test]
+    fn place_at_a_given_base() {
+        let mut h = Heap::default();
+        let a = h.alloc_prepared(vec![0; 16]).unwrap();
+        assert!(h.place(a + 8, vec![1], Origin::Prepared).is_err());
+        assert!(h.place(8, vec![1], Origin::Prepared).is_err());
+        h.place(0x7000_0000, vec![1, 2], Origin::Prepared).unwrap();
+        assert_eq!(h.read(0x7000_0001, 1).unwrap(), &[2]);
+        assert!(h.place(0x6fff_ffff, vec![0; 2], Origin::Prepared).is_err());
+        assert!(h.alloc_prepared(vec![0; 4]).unwrap() > 0x7000_0002);
     }
 }

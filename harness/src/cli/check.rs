@@ -31,6 +31,11 @@ pub struct CheckArgs {
     /// Worker threads (default: every core).
     #[arg(long)]
     pub jobs: Option<usize>,
+    /// QEMU engines to add as third (and fourth) engines: the paths
+    /// harness/qemu/build.sh prints. The campaign then runs in their
+    /// dialect, and with two engines also compares the two QEMUs.
+    #[arg(long = "qemu", value_name = "ENGINE")]
+    pub qemu: Vec<PathBuf>,
     /// Run only shard I of N (`I/N`, 0-based): case i of every property
     /// runs in shard i mod N, so N machines run disjoint cases of the same
     /// campaign. Merge their `--json` summaries with `vmstate-harness merge`.
@@ -228,6 +233,20 @@ fn run_case(p: usize, seed: u64, ctx: &Ctx) -> Outcome {
 fn worker_ctx(args: &CheckArgs) -> Result<Ctx, String> {
     let mut ctx = Ctx::models();
     ctx.dialect = args.dialect;
+    for path in &args.qemu {
+        let engine = crate::engine::open_qemu(path)?;
+        let d = engine.dialects()[0];
+        match ctx.dialect {
+            Some(other) if other != d => {
+                return Err(format!(
+                    "{} runs {d}, but the campaign runs {other}",
+                    engine.name()
+                ));
+            }
+            _ => ctx.dialect = Some(d),
+        }
+        ctx.engines.push(engine);
+    }
     Ok(ctx)
 }
 
@@ -237,9 +256,18 @@ pub fn check(args: &CheckArgs) -> bool {
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let tallies: Vec<Tally> = PROPERTIES.iter().map(|_| Tally::default()).collect();
-    if let Err(e) = worker_ctx(args) {
-        println!("FAIL cannot start the engines: {e}");
-        return false;
+    match worker_ctx(args) {
+        Err(e) => {
+            println!("FAIL cannot start the engines: {e}");
+            return false;
+        }
+        Ok(ctx) => {
+            let names: Vec<String> = ctx.engines.iter().map(|e| e.name()).collect();
+            let dialect = ctx
+                .dialect
+                .map_or("every dialect".into(), |d| d.to_string());
+            println!("engines: {} ({dialect})", names.join(", "));
+        }
     }
     let started = std::time::Instant::now();
     let first_failure = Mutex::new(None);

@@ -9,6 +9,7 @@
 
 pub mod compare;
 mod optimized;
+pub mod qemu;
 mod reference;
 
 pub use optimized::Optimized;
@@ -154,7 +155,12 @@ pub fn agree<A, B>(a: &Run<A>, b: &Run<B>, exact: bool) -> Agreement {
         return Agreement::Poisoned;
     }
     if ca != cb {
-        return Agreement::Differ(format!("{ca} vs {cb}"));
+        let show = |r: Result<(), &Failed>| r.map_or_else(|f| f.to_string(), |()| "ok".into());
+        return Agreement::Differ(format!(
+            "{ca} vs {cb}\n  {}\n  {}",
+            show(a.as_ref().map(|_| ())),
+            show(b.as_ref().map(|_| ()))
+        ));
     }
     Agreement::Same
 }
@@ -186,6 +192,13 @@ pub trait Engine {
         version: i32,
         stream: &[u8],
     ) -> Run<usize>;
+}
+
+/// Starts the QEMU engine at `path` (what harness/qemu/build.sh prints).
+pub fn open_qemu(path: &std::path::Path) -> Result<Box<dyn Engine>, String> {
+    qemu::QemuEngine::spawn(path)
+        .map(|e| Box::new(e) as Box<dyn Engine>)
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// The model engines by name (`reference`, `optimized`).
