@@ -10,6 +10,7 @@ fn run(shard: Option<(u64, u64)>, dir: &std::path::Path, name: &str) -> Summary 
         dialect: None,
         out: dir.join("failure.json"),
         jobs: Some(1),
+        qemu: vec![],
         shard,
         json: Some(json.clone()),
         stats: false,
