@@ -58,6 +58,10 @@ enum Command {
         /// Finding case files or directories (default: corpus/findings).
         #[arg(default_value = "corpus/findings")]
         paths: Vec<PathBuf>,
+        /// Confirm or refute each finding on QEMU's own C instead (with
+        /// LeakSanitizer's report from a `build.sh --sanitize` engine).
+        #[arg(long, value_name = "ENGINE")]
+        qemu: Option<PathBuf>,
     },
     /// Parse a migration stream and print it as JSON, in the shape of
     /// QEMU's analyze-migration.py `-d state` (default) or `-d desc`.
@@ -136,7 +140,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Findings { paths } => exit(cli::findings::run_findings(&paths)),
+        Command::Findings { paths, qemu: None } => exit(cli::findings::run_findings(&paths)),
+        Command::Findings {
+            paths,
+            qemu: Some(engine),
+        } => exit(cli::findings::run_findings_qemu(&paths, &engine)),
         Command::Reencode { files, dialect } => {
             exit(cli::reencode::reencode_files(&files, dialect))
         }

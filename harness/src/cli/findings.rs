@@ -164,3 +164,184 @@ pub fn run_findings(paths: &[PathBuf]) -> bool {
     println!("{} reproduced, {failed} failed", total - failed);
     failed == 0
 }
+
+/// `findings --qemu ENGINE`: each finding reproducer of the engine's dialect
+/// loaded by QEMU's own C. A finding is CONFIRMED when QEMU does what the
+/// model says it does (with LeakSanitizer's report when the engine was
+/// built with `--sanitize`), REFUTED when it does not.
+pub fn run_findings_qemu(paths: &[PathBuf], engine: &Path) -> bool {
+    let qemu = match crate::engine::qemu::QemuEngine::spawn(engine) {
+        Ok(q) => q,
+        Err(e) => {
+            println!("FAIL cannot start {}: {e}", engine.display());
+            return false;
+        }
+    };
+    let (mut confirmed, mut refuted, mut skipped) = (0, 0, 0);
+    for path in paths {
+        let files = crate::case::case_files(path).unwrap_or_default();
+        for f in files {
+            for line in qemu_file(&f, &qemu) {
+                println!("{line}");
+                match line.split(' ').next() {
+                    Some("CONFIRMED") => confirmed += 1,
+                    Some("SKIP") => skipped += 1,
+                    _ => refuted += 1,
+                }
+            }
+        }
+    }
+    println!(
+        "{confirmed} confirmed, {refuted} refuted or failed, {skipped} skipped ({} {})",
+        crate::engine::Engine::name(&qemu),
+        qemu.dialect()
+    );
+    refuted == 0 && confirmed > 0
+}
+
+fn qemu_file(path: &Path, qemu: &crate::engine::qemu::QemuEngine) -> Vec<String> {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let file = match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str::<CaseFile>(&t).map_err(|e| e.to_string()))
+    {
+        Ok(f) => f,
+        Err(e) => return vec![format!("FAIL {stem}: {e}")],
+    };
+    let Ok(types) = Types::new(&file.structs) else {
+        return vec![format!("FAIL {stem}: bad structs")];
+    };
+    let mut out = vec![];
+    for spec in &file.cases {
+        let name = format!("{stem}:{}@{}", spec.name, qemu.dialect());
+        if !spec.dialects.iter().any(|d| d == qemu.dialect().name()) {
+            out.push(format!(
+                "SKIP {stem}:{}: not a {} case",
+                spec.name,
+                qemu.dialect()
+            ));
+            continue;
+        }
+        let expected = spec
+            .name
+            .split(':')
+            .next()
+            .and_then(|n| Finding::from_name(n.trim()));
+        out.push(match (expected, confirm(&file, &types, spec, qemu)) {
+            (None, _) => format!("FAIL {name}: the case name must start with a finding"),
+            (Some(_), Err(e)) => format!("FAIL {name}: {e}"),
+            (Some(f), Ok(verdict)) => verdict.line(f, &name),
+        });
+    }
+    out
+}
+
+/// What QEMU's C did with a finding's reproducer.
+struct QemuVerdict {
+    result: crate::engine::Run<usize>,
+    /// Load-made allocations still live afterwards.
+    made_live: usize,
+    /// Prepared objects reachable before, unreachable after.
+    lost: usize,
+    lsan: crate::engine::qemu::protocol::Lsan,
+}
+
+impl QemuVerdict {
+    fn line(&self, f: Finding, name: &str) -> String {
+        use crate::engine::qemu::protocol::Lsan;
+        let lsan = match &self.lsan {
+            Lsan::NotRun => "LeakSanitizer not built in".to_string(),
+            Lsan::Clean => "LeakSanitizer: no leak".to_string(),
+            Lsan::Leaks(report) => format!(
+                "LeakSanitizer: {}",
+                report
+                    .lines()
+                    .find(|l| l.contains("leak of"))
+                    .unwrap_or("leak")
+                    .trim()
+            ),
+        };
+        let lsan_ok = !matches!(self.lsan, Lsan::Clean);
+        let (holds, what) = match f {
+            Finding::VmsAllocOverwrite | Finding::ComboAllocOverNonNull => (
+                self.result.is_ok() && self.lost > 0 && lsan_ok,
+                format!(
+                    "load {}, {} prepared object(s) lost",
+                    self.result
+                        .as_ref()
+                        .err()
+                        .map_or("ok".into(), |e| e.to_string()),
+                    self.lost
+                ),
+            ),
+            Finding::FailedLoadKeepsAllocations => (
+                self.result.is_err() && self.made_live > 0,
+                format!(
+                    "load failed ({}), {} allocation(s) left attached",
+                    self.result
+                        .as_ref()
+                        .err()
+                        .map_or("ok".into(), |e| e.to_string()),
+                    self.made_live
+                ),
+            ),
+            Finding::AllocAutoAllocUnzeroedTable => (
+                matches!(&self.result, Err(crate::engine::Failed::Aborted { assertion }) if assertion.contains("auto_alloc")),
+                format!(
+                    "load {}",
+                    self.result
+                        .as_ref()
+                        .err()
+                        .map_or("ok".into(), |e| e.to_string())
+                ),
+            ),
+        };
+        let verdict = if holds { "CONFIRMED" } else { "REFUTED" };
+        format!("{verdict} {} {name}\n    QEMU: {what}; {lsan}", f.name())
+    }
+}
+
+fn confirm(
+    file: &CaseFile,
+    types: &Types,
+    spec: &crate::case::spec::CaseSpec,
+    qemu: &crate::engine::qemu::QemuEngine,
+) -> Result<QemuVerdict, String> {
+    let d = qemu.dialect();
+    let empty = serde_json::Value::Object(Default::default());
+    let dest_state = spec
+        .dest
+        .clone()
+        .unwrap_or_else(|| value::zeroed(spec.state.as_ref().unwrap_or(&empty)));
+    let dst = prepare(file, types, spec, d, &dest_state)?;
+    let mut stream = value::parse_hex(spec.wire.as_deref().ok_or("the case has no wire")?)?;
+    stream.push(QEMU_VM_EOF);
+    let version = spec.version.unwrap_or(dst.vmsd.version_id);
+    let mut heap = dst.heap.clone();
+    let result = qemu
+        .load(&dst.vmsd, &mut heap, dst.opaque, version, &stream)
+        .into_run();
+    let before = leak::reach(d, &dst.vmsd, &dst.heap, dst.opaque);
+    let after = leak::reach(d, &dst.vmsd, &heap, dst.opaque);
+    let lost = before
+        .reachable
+        .iter()
+        .filter(|a| !after.reachable.contains(a))
+        .count();
+    let made_live = heap
+        .allocations()
+        .filter(|a| !a.freed && matches!(a.origin, vmstate_reference::Origin::Load { .. }))
+        .count();
+    Ok(QemuVerdict {
+        result,
+        made_live,
+        lost,
+        lsan: qemu
+            .last_run()
+            .lsan
+            .unwrap_or(crate::engine::qemu::protocol::Lsan::NotRun),
+    })
+}
