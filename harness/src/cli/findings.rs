@@ -103,6 +103,26 @@ fn failed(name: String, why: String) -> FindingResult {
     }
 }
 
+/// A finding case's destination, its stream (the wire and `QEMU_VM_EOF`)
+/// and the version to load with.
+fn destination(
+    file: &CaseFile,
+    types: &Types,
+    spec: &crate::case::spec::CaseSpec,
+    d: Dialect,
+) -> Result<(crate::case::run::Prepared, Vec<u8>, i32), String> {
+    let empty = serde_json::Value::Object(Default::default());
+    let dest_state = spec
+        .dest
+        .clone()
+        .unwrap_or_else(|| value::zeroed(spec.state.as_ref().unwrap_or(&empty)));
+    let dst = prepare(file, types, spec, d, &dest_state)?;
+    let mut stream = value::parse_hex(spec.wire.as_deref().ok_or("the case has no wire")?)?;
+    stream.push(QEMU_VM_EOF);
+    let version = spec.version.unwrap_or(dst.vmsd.version_id);
+    Ok((dst, stream, version))
+}
+
 fn replay(
     file: &CaseFile,
     types: &Types,
@@ -114,15 +134,7 @@ fn replay(
     let expected = r
         .expected
         .ok_or("the case name must start with a finding name and ':'")?;
-    let empty = serde_json::Value::Object(Default::default());
-    let dest_state = spec
-        .dest
-        .clone()
-        .unwrap_or_else(|| value::zeroed(spec.state.as_ref().unwrap_or(&empty)));
-    let dst = prepare(file, types, spec, d, &dest_state)?;
-    let mut stream = value::parse_hex(spec.wire.as_deref().ok_or("the case has no wire")?)?;
-    stream.push(QEMU_VM_EOF);
-    let version = spec.version.unwrap_or(dst.vmsd.version_id);
+    let (dst, stream, version) = destination(file, types, spec, d)?;
 
     let mut heap = dst.heap.clone();
     let result =
@@ -311,15 +323,7 @@ fn confirm(
     qemu: &crate::engine::qemu::QemuEngine,
 ) -> Result<QemuVerdict, String> {
     let d = qemu.dialect();
-    let empty = serde_json::Value::Object(Default::default());
-    let dest_state = spec
-        .dest
-        .clone()
-        .unwrap_or_else(|| value::zeroed(spec.state.as_ref().unwrap_or(&empty)));
-    let dst = prepare(file, types, spec, d, &dest_state)?;
-    let mut stream = value::parse_hex(spec.wire.as_deref().ok_or("the case has no wire")?)?;
-    stream.push(QEMU_VM_EOF);
-    let version = spec.version.unwrap_or(dst.vmsd.version_id);
+    let (dst, stream, version) = destination(file, types, spec, d)?;
     let mut heap = dst.heap.clone();
     let result = qemu
         .load(&dst.vmsd, &mut heap, dst.opaque, version, &stream)
