@@ -73,6 +73,9 @@ pub fn render_reencode(file: &Path, r: &ReencodeReport) -> (String, bool) {
                     s.payload_len()
                 )
             }
+            Ok(Comparison::HeapsDiffer { detail }) => {
+                format!("different: the models loaded different memory: {detail}")
+            }
             Err(e) => format!("different: {e}"),
         };
         lines.push((

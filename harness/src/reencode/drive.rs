@@ -27,6 +27,13 @@ pub enum Comparison {
         /// Bytes the load consumed (may differ from the payload length).
         consumed: usize,
     },
+    /// The bytes round-trip, but the reference model and the optimized
+    /// codec loaded the section into different memory (a mistake both
+    /// codecs' saves undo would hide here).
+    HeapsDiffer {
+        /// What differs, from `oracle::heap_diff`, or the two results.
+        detail: String,
+    },
 }
 
 /// One device section.
@@ -202,13 +209,29 @@ pub fn reencode_payload(
     let name = vmsd.name.clone();
 
     let codec = Compiled::new(d, &vmsd);
-    let consumed = codec
-        .load(&mut heap, opaque, version, &data[start..])
-        .map_err(|e| ReencodeError::Load {
-            offset: start + e.offset,
-            path: e.path,
-            kind: e.kind,
-        })?;
+    let mut reference_heap = heap.clone();
+    let reference = vmstate_reference::load_state(
+        d,
+        &vmsd,
+        &mut reference_heap,
+        opaque,
+        version,
+        &data[start..],
+    );
+    let optimized = codec.load(&mut heap, opaque, version, &data[start..]);
+    if reference != optimized || reference_heap != heap {
+        let detail = if reference != optimized {
+            format!("reference {reference:?}, optimized {optimized:?}")
+        } else {
+            crate::oracle::heap_diff(&reference_heap, &heap)
+        };
+        return Ok(Comparison::HeapsDiffer { detail });
+    }
+    let consumed = optimized.map_err(|e| ReencodeError::Load {
+        offset: start + e.offset,
+        path: e.path,
+        kind: e.kind,
+    })?;
     let saved = codec.save(&heap, opaque).map_err(|e| ReencodeError::Save {
         offset: start + e.offset,
         path: e.path,
