@@ -808,3 +808,35 @@ fn stream_oracle_reports_configuration_and_vmdesc_rules() {
         "{with_config} {with_vmdesc}"
     );
 }
+
+/// The report names every violation on a line of its own, and each
+/// finding has a distinct name that reads back and a C site.
+#[test]
+fn leak_reports_and_findings_render() {
+    let d = Dialect::Qemu11_1;
+    let (vmsd, before, o) = leak_dest(d, json!({"len": 0, "buf": null, "p": [7]}));
+    let held = before.read_ptr(o + P).unwrap();
+    let mut after = before.clone();
+    let lost = after.malloc(6, Allocator::GMalloc, "d.buf").unwrap();
+    after.free(held).unwrap();
+    after.free(held).unwrap_err();
+    let report = leak::check(d, &vmsd, &before, &after, o, &OK);
+    let text = report.to_string();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    for want in [
+        format!("leaked: 6 bytes at {lost:#x} made by g_malloc for d.buf"),
+        format!("dangling: d.p points into freed memory at {held:#x}"),
+        format!("double free of {held:#x}"),
+    ] {
+        assert!(text.contains(&want), "{want}\n{text}");
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for f in Finding::ALL {
+        assert!(names.insert(f.name()));
+        assert_eq!(Finding::from_name(f.name()), Some(f));
+        assert!(f.qemu_site().contains("migration/vmstate.c"), "{f:?}");
+        assert!(f.to_string().starts_with(f.name()));
+        assert!(!f.dialects().is_empty(), "{f:?}");
+    }
+    assert_eq!(Finding::from_name("nope"), None);
+}
