@@ -840,3 +840,51 @@ fn leak_reports_and_findings_render() {
     }
     assert_eq!(Finding::from_name("nope"), None);
 }
+
+/// Paths of slots in subsections: `root/rest` for a subsection named
+/// after its parent with a slash, `root/name` otherwise.
+#[test]
+fn leak_paths_of_subsection_slots() {
+    let text = r#"{
+      "structs": {"D": "uint32_t *p; uint32_t *q;"},
+      "vmsds": [
+        {"name": "d", "struct": "D", "fields": [], "subsections": ["d/s", "dd"]},
+        {"name": "d/s", "struct": "D", "needed": true,
+         "fields": [{"member": "p", "info": "uint32", "num": 1, "flags": "POINTER|ARRAY"}]},
+        {"name": "dd", "struct": "D", "needed": true,
+         "fields": [{"member": "q", "info": "uint32", "num": 1, "flags": "POINTER|ARRAY"}]}],
+      "cases": [{"name": "d", "dialects": []}]
+    }"#;
+    let file: CaseFile = serde_json::from_str(text).unwrap();
+    let types = Types::new(&file.structs).unwrap();
+    for d in Dialect::ALL {
+        let dst = prepare(
+            &file,
+            &types,
+            &file.cases[0],
+            d,
+            &json!({"p": [1], "q": [2]}),
+        )
+        .unwrap();
+        let (p, q) = (
+            dst.heap.read_ptr(dst.opaque).unwrap(),
+            dst.heap.read_ptr(dst.opaque + 8).unwrap(),
+        );
+        let mut after = dst.heap.clone();
+        after.free(p).unwrap();
+        after.free(q).unwrap();
+        assert_eq!(
+            violations(d, &dst.vmsd, &dst.heap, &after, dst.opaque, &OK),
+            [
+                Violation::Dangling {
+                    path: "d/s.p".into(),
+                    addr: p
+                },
+                Violation::Dangling {
+                    path: "d/dd.q".into(),
+                    addr: q
+                }
+            ]
+        );
+    }
+}
