@@ -888,3 +888,51 @@ fn leak_paths_of_subsection_slots() {
         );
     }
 }
+
+/// The reachability walk skips scalar arrays whatever their count (so a
+/// hostile count cannot use up its element budget), walks arrays of
+/// pointers whose `size` is 0 (qemu-11.1's plain `VMSTATE_ARRAY_OF_POINTER`),
+/// and stops a hostile count of inline structs after its budget.
+#[test]
+fn leak_walk_counts_and_budget() {
+    let text = r#"{
+      "structs": {"S": "uint32_t *p;", "D": "uint32_t n; uint8_t a[1]; S *arr[1]; uint32_t m; S s[1];"},
+      "vmsds": [
+        {"name": "d", "struct": "D", "fields": [
+          {"member": "n", "info": "uint32"},
+          {"member": "a", "info": "uint8", "count": "n", "flags": "VARRAY"},
+          {"member": "arr", "vmsd": "s", "num": 1, "size": 0, "flags": "ARRAY|ARRAY_OF_POINTER|STRUCT"},
+          {"member": "m", "info": "uint32"},
+          {"member": "s", "vmsd": "s", "count": "m", "flags": "VARRAY|STRUCT"}]},
+        {"name": "s", "struct": "S", "fields": [
+          {"member": "p", "info": "uint32", "num": 1, "flags": "POINTER|ARRAY"}]}],
+      "cases": [{"name": "d", "dialects": []}]
+    }"#;
+    let file: CaseFile = serde_json::from_str(text).unwrap();
+    let types = Types::new(&file.structs).unwrap();
+    let d = Dialect::Qemu11_1;
+    let state = json!({"n": 0xffff_ffffu32, "a": [0], "arr": [{"p": [1]}], "m": 1, "s": [{"p": [2]}]});
+    let dst = prepare(&file, &types, &file.cases[0], d, &state).unwrap();
+    let elem = dst.heap.read_ptr(dst.opaque + 8).unwrap();
+    let p = dst.heap.read_ptr(elem).unwrap();
+    let r = leak::reach(d, &dst.vmsd, &dst.heap, dst.opaque);
+    assert!(r.reachable.contains(&elem) && r.reachable.contains(&p));
+    // The element of arr[0] and what it points to: freeing it dangles.
+    let mut after = dst.heap.clone();
+    after.free(p).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        violations(d, &dst.vmsd, &dst.heap, &after, dst.opaque, &OK),
+        [Violation::Dangling {
+            path: "d.arr[0].p".into(),
+            addr: p
+        }]
+    );
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    // Two walks of 2^32-1 inline structs, bounded by the budget.
+    let mut before = dst.heap.clone();
+    before.write(dst.opaque + 16, &u32::MAX.to_le_bytes()).unwrap();
+    let started = std::time::Instant::now();
+    assert!(violations(d, &dst.vmsd, &before, &before, dst.opaque, &OK).is_empty());
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+}
