@@ -911,7 +911,8 @@ fn leak_walk_counts_and_budget() {
     let file: CaseFile = serde_json::from_str(text).unwrap();
     let types = Types::new(&file.structs).unwrap();
     let d = Dialect::Qemu11_1;
-    let state = json!({"n": 0xffff_ffffu32, "a": [0], "arr": [{"p": [1]}], "m": 1, "s": [{"p": [2]}]});
+    let state =
+        json!({"n": 0xffff_ffffu32, "a": [0], "arr": [{"p": [1]}], "m": 1, "s": [{"p": [2]}]});
     let dst = prepare(&file, &types, &file.cases[0], d, &state).unwrap();
     let elem = dst.heap.read_ptr(dst.opaque + 8).unwrap();
     let p = dst.heap.read_ptr(elem).unwrap();
@@ -931,8 +932,35 @@ fn leak_walk_counts_and_budget() {
     assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
     // Two walks of 2^32-1 inline structs, bounded by the budget.
     let mut before = dst.heap.clone();
-    before.write(dst.opaque + 16, &u32::MAX.to_le_bytes()).unwrap();
+    before
+        .write(dst.opaque + 16, &u32::MAX.to_le_bytes())
+        .unwrap();
     let started = std::time::Instant::now();
     assert!(violations(d, &dst.vmsd, &before, &before, dst.opaque, &OK).is_empty());
     assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+}
+
+/// A lost object no slot explains is put down to a named finding when
+/// there is one, and is unexplained when there is none.
+#[test]
+fn faithful_cascades_need_a_named_finding() {
+    for d in Dialect::ALL {
+        let (vmsd, before, o) = leak_dest(d, json!({"len": 2, "buf": "0102", "p": null}));
+        let mut after = before.clone();
+        let new = after.malloc(2, Allocator::GMalloc, "d.buf").unwrap();
+        after.write_ptr(o + BUF, new).unwrap();
+        let below = after.malloc(4, Allocator::GMalloc, "d.buf[0].x").unwrap();
+        let v = violations(d, &vmsd, &before, &after, o, &OK);
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert!(v.iter().any(|v| matches!(v, Violation::Leaked { base, cause: Cause::Unattributed, .. } if *base == below)));
+        assert_eq!(
+            leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap(),
+            [Finding::VmsAllocOverwrite].into()
+        );
+        // Without the overwrite, the same lost object is unexplained.
+        let mut alone = before.clone();
+        alone.malloc(4, Allocator::GMalloc, "d.buf[0].x").unwrap();
+        let err = leak::faithful(d, &vmsd, &before, &alone, o, &OK).unwrap_err();
+        assert!(err.contains("d.buf[0].x"), "{err}");
+    }
 }
