@@ -808,3 +808,169 @@ fn stream_oracle_reports_configuration_and_vmdesc_rules() {
         "{with_config} {with_vmdesc}"
     );
 }
+
+/// The report names every violation on a line of its own, and each
+/// finding has a distinct name that reads back and a C site.
+#[test]
+fn leak_reports_and_findings_render() {
+    let d = Dialect::Qemu11_1;
+    let (vmsd, before, o) = leak_dest(d, json!({"len": 0, "buf": null, "p": [7]}));
+    let held = before.read_ptr(o + P).unwrap();
+    let mut after = before.clone();
+    let lost = after.malloc(6, Allocator::GMalloc, "d.buf").unwrap();
+    after.free(held).unwrap();
+    after.free(held).unwrap_err();
+    let report = leak::check(d, &vmsd, &before, &after, o, &OK);
+    let text = report.to_string();
+    assert_eq!(text.lines().count(), 3, "{text}");
+    for want in [
+        format!("leaked: 6 bytes at {lost:#x} made by g_malloc for d.buf"),
+        format!("dangling: d.p points into freed memory at {held:#x}"),
+        format!("double free of {held:#x}"),
+    ] {
+        assert!(text.contains(&want), "{want}\n{text}");
+    }
+    let mut names = std::collections::BTreeSet::new();
+    for f in Finding::ALL {
+        assert!(names.insert(f.name()));
+        assert_eq!(Finding::from_name(f.name()), Some(f));
+        assert!(f.qemu_site().contains("migration/vmstate.c"), "{f:?}");
+        assert!(f.to_string().starts_with(f.name()));
+        assert!(!f.dialects().is_empty(), "{f:?}");
+    }
+    assert_eq!(Finding::from_name("nope"), None);
+}
+
+/// Paths of slots in subsections: `root/rest` for a subsection named
+/// after its parent with a slash, `root/name` otherwise.
+#[test]
+fn leak_paths_of_subsection_slots() {
+    let text = r#"{
+      "structs": {"D": "uint32_t *p; uint32_t *q;"},
+      "vmsds": [
+        {"name": "d", "struct": "D", "fields": [], "subsections": ["d/s", "dd"]},
+        {"name": "d/s", "struct": "D", "needed": true,
+         "fields": [{"member": "p", "info": "uint32", "num": 1, "flags": "POINTER|ARRAY"}]},
+        {"name": "dd", "struct": "D", "needed": true,
+         "fields": [{"member": "q", "info": "uint32", "num": 1, "flags": "POINTER|ARRAY"}]}],
+      "cases": [{"name": "d", "dialects": []}]
+    }"#;
+    let file: CaseFile = serde_json::from_str(text).unwrap();
+    let types = Types::new(&file.structs).unwrap();
+    for d in Dialect::ALL {
+        let dst = prepare(
+            &file,
+            &types,
+            &file.cases[0],
+            d,
+            &json!({"p": [1], "q": [2]}),
+        )
+        .unwrap();
+        let (p, q) = (
+            dst.heap.read_ptr(dst.opaque).unwrap(),
+            dst.heap.read_ptr(dst.opaque + 8).unwrap(),
+        );
+        let mut after = dst.heap.clone();
+        after.free(p).unwrap();
+        after.free(q).unwrap();
+        assert_eq!(
+            violations(d, &dst.vmsd, &dst.heap, &after, dst.opaque, &OK),
+            [
+                Violation::Dangling {
+                    path: "d/s.p".into(),
+                    addr: p
+                },
+                Violation::Dangling {
+                    path: "d/dd.q".into(),
+                    addr: q
+                }
+            ]
+        );
+    }
+}
+
+/// The reachability walk skips scalar arrays whatever their count (so a
+/// hostile count cannot use up its element budget), walks arrays of
+/// pointers whose `size` is 0 (qemu-11.1's plain `VMSTATE_ARRAY_OF_POINTER`),
+/// and stops a hostile count of inline structs after its budget.
+#[test]
+fn leak_walk_counts_and_budget() {
+    let text = r#"{
+      "structs": {"S": "uint32_t *p;", "D": "uint32_t n; uint8_t a[1]; S *arr[1]; uint32_t m; S s[1];"},
+      "vmsds": [
+        {"name": "d", "struct": "D", "fields": [
+          {"member": "n", "info": "uint32"},
+          {"member": "a", "info": "uint8", "count": "n", "flags": "VARRAY"},
+          {"member": "arr", "vmsd": "s", "num": 1, "size": 0, "flags": "ARRAY|ARRAY_OF_POINTER|STRUCT"},
+          {"member": "m", "info": "uint32"},
+          {"member": "s", "vmsd": "s", "count": "m", "flags": "VARRAY|STRUCT"}]},
+        {"name": "s", "struct": "S", "fields": [
+          {"member": "p", "info": "uint32", "num": 1, "flags": "POINTER|ARRAY"}]}],
+      "cases": [{"name": "d", "dialects": []}]
+    }"#;
+    let file: CaseFile = serde_json::from_str(text).unwrap();
+    let types = Types::new(&file.structs).unwrap();
+    let state =
+        json!({"n": 0xffff_ffffu32, "a": [0], "arr": [{"p": [1]}], "m": 1, "s": [{"p": [2]}]});
+    // qemu-10.x steps through an array of pointers by `size` (here 0, so
+    // every element is arr[0]); later dialects by a host pointer.
+    for d in Dialect::ALL {
+        walk_counts(&file, &types, d, &state);
+    }
+}
+
+fn walk_counts(file: &CaseFile, types: &Types, d: Dialect, state: &Value) {
+    let dst = prepare(file, types, &file.cases[0], d, state).unwrap();
+    let elem = dst.heap.read_ptr(dst.opaque + 8).unwrap();
+    let p = dst.heap.read_ptr(elem).unwrap();
+    let r = leak::reach(d, &dst.vmsd, &dst.heap, dst.opaque);
+    assert!(r.reachable.contains(&elem) && r.reachable.contains(&p));
+    // The element of arr[0] and what it points to: freeing it dangles.
+    let mut after = dst.heap.clone();
+    after.free(p).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        violations(d, &dst.vmsd, &dst.heap, &after, dst.opaque, &OK),
+        [Violation::Dangling {
+            path: "d.arr[0].p".into(),
+            addr: p
+        }]
+    );
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+    if d != Dialect::Qemu11_1 {
+        return;
+    }
+    // Two walks of 2^32-1 inline structs, bounded by the budget.
+    let mut before = dst.heap.clone();
+    before
+        .write(dst.opaque + 16, &u32::MAX.to_le_bytes())
+        .unwrap();
+    let started = std::time::Instant::now();
+    assert!(violations(d, &dst.vmsd, &before, &before, dst.opaque, &OK).is_empty());
+    assert!(started.elapsed().as_secs() < 60, "{:?}", started.elapsed());
+}
+
+/// A lost object no slot explains is put down to a named finding when
+/// there is one, and is unexplained when there is none.
+#[test]
+fn faithful_cascades_need_a_named_finding() {
+    for d in Dialect::ALL {
+        let (vmsd, before, o) = leak_dest(d, json!({"len": 2, "buf": "0102", "p": null}));
+        let mut after = before.clone();
+        let new = after.malloc(2, Allocator::GMalloc, "d.buf").unwrap();
+        after.write_ptr(o + BUF, new).unwrap();
+        let below = after.malloc(4, Allocator::GMalloc, "d.buf[0].x").unwrap();
+        let v = violations(d, &vmsd, &before, &after, o, &OK);
+        assert_eq!(v.len(), 2, "{v:?}");
+        assert!(v.iter().any(|v| matches!(v, Violation::Leaked { base, cause: Cause::Unattributed, .. } if *base == below)));
+        assert_eq!(
+            leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap(),
+            [Finding::VmsAllocOverwrite].into()
+        );
+        // Without the overwrite, the same lost object is unexplained.
+        let mut alone = before.clone();
+        alone.malloc(4, Allocator::GMalloc, "d.buf[0].x").unwrap();
+        let err = leak::faithful(d, &vmsd, &before, &alone, o, &OK).unwrap_err();
+        assert!(err.contains("d.buf[0].x"), "{err}");
+    }
+}
