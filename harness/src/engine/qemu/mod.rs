@@ -114,7 +114,13 @@ impl Proc {
             .stderr(Stdio::piped());
         for (k, v) in [
             ("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1"),
-            ("ASAN_OPTIONS", "detect_leaks=1"),
+            // Uninitialised heap memory reads as the model's UNINIT_BYTE
+            // (0xa5), in glibc (MALLOC_PERTURB_ fills with its complement)
+            // and under ASan, instead of whatever the allocator had:
+            // QEMU code that relies on g_malloc returning zeros then shows
+            // up as it does in the model (AllocAutoAllocUnzeroedTable).
+            ("MALLOC_PERTURB_", "90"),
+            ("ASAN_OPTIONS", "detect_leaks=1:malloc_fill_byte=165"),
             ("LSAN_OPTIONS", "exitcode=0"),
         ] {
             if std::env::var_os(k).is_none() {
