@@ -8,8 +8,8 @@ use vmstate_harness::engine::qemu::{
     protocol::{EventKind, Lsan},
 };
 use vmstate_reference::{
-    Addr, Allocator, Dialect, Dynamic, Field, Flag, Heap, Indirect, Info, Origin, Vmsd,
-    load_state, save_state,
+    Addr, Allocator, Dialect, Dynamic, Field, Flag, Heap, Indirect, Info, Origin, VmsAlloc,
+    Vmsd, load_state, save_state,
 };
 
 fn engine() -> Option<QemuEngine> {
@@ -448,6 +448,23 @@ fn qemu_engine_abort_then_respawn() {
             QemuRun::Crashed { report } => {
                 assert!(report.contains("AddressSanitizer"), "{report}");
                 eprintln!("ASan: {report}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // VMS_ALLOC of 2 GiB - 1 with g_malloc: over the engine's 1 GiB cap,
+    // which aborts as GLib would on a failed g_malloc (PROTOCOL.md).
+    if d.facts().vms_alloc == VmsAlloc::GMalloc {
+        let (v, heap, opaque) = case_alloc(d);
+        let mut back = heap.clone();
+        back.write(opaque, &[0; 16]).unwrap();
+        back.write(opaque, &0x7fff_ffffu32.to_le_bytes()).unwrap();
+        match e.load(&v, &mut back, opaque, 1, &stream(&[0x7f, 0xff, 0xff, 0xff])) {
+            QemuRun::Aborted { assertion } => {
+                assert!(
+                    assertion.contains("g_malloc: failed to allocate 2147483647 bytes"),
+                    "{assertion}"
+                );
             }
             other => panic!("{other:?}"),
         }
