@@ -1,13 +1,21 @@
 #!/bin/sh
-# Build QEMU's own vmstate code (migration + io + qemuutil, as test-vmstate
-# links them) and our driver around it: an engine executable that speaks
-# harness/qemu/PROTOCOL.md on stdin/stdout.
+# Build an engine executable that speaks harness/qemu/PROTOCOL.md on
+# stdin/stdout around QEMU's own vmstate code.
 #
 #   build.sh [--version 10.0.2|10.2.2] [--src DIR] [--sanitize]
+#   build.sh --deb 11.1.3 [--binary PATH]
 #
-# The last line of stdout is the absolute path of the engine; everything else
-# goes to stderr. Results are cached under <repo>/target/qemu/, keyed by the
-# version (or a hash of the source directory's path) and the sanitize flag.
+# Source flavour (--version/--src): QEMU's migration + io + qemuutil built
+# from source, linked as test-vmstate is, with driver.c + proto.c.
+# Binary flavour (--deb 11.1.3): Debian's QEMU 11.1.3 executable (PATH inside
+# the chroot of corpus/qemu/chroot-11.1.3.sh, default
+# /usr/bin/qemu-system-x86_64; --binary alone implies --deb 11.1.3) running
+# binary/preload.c + binary/driver-binary.c + proto.c; see binary/build.sh.
+#
+# The last line of stdout is the absolute path of the engine (for --deb, a
+# launcher script); everything else goes to stderr. Results are cached under
+# <repo>/target/qemu/, keyed by the version (or a hash of the source
+# directory's path) and the sanitize flag.
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 set -eu
@@ -19,15 +27,27 @@ TOP="$REPO/target/qemu"
 VERSION=""
 SRC=""
 SANITIZE=0
+DEB=""
+BINARY=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --version) VERSION=$2; shift 2 ;;
     --src) SRC=$2; shift 2 ;;
     --sanitize) SANITIZE=1; shift ;;
-    -h|--help) sed -n '2,11p' "$0" >&2; exit 0 ;;
+    --deb) DEB=$2; shift 2 ;;
+    --binary) BINARY=$2; DEB=${DEB:-11.1.3}; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0" >&2; exit 0 ;;
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
+if [ -n "$DEB" ]; then
+    [ "$DEB" = 11.1.3 ] || { echo "build.sh: --deb knows 11.1.3 only" >&2; exit 2; }
+    if [ -n "$VERSION$SRC" ] || [ "$SANITIZE" = 1 ]; then
+        echo "build.sh: --deb/--binary do not combine with --version, --src or --sanitize" >&2
+        exit 2
+    fi
+    exec "$HERE/binary/build.sh" --engine --binary "${BINARY:-/usr/bin/qemu-system-x86_64}"
+fi
 [ -n "$VERSION" ] || [ -n "$SRC" ] || VERSION=10.2.2
 if [ -n "$VERSION" ] && [ -n "$SRC" ]; then
     echo "build.sh: give --version or --src, not both" >&2; exit 2

@@ -8,8 +8,8 @@ use vmstate_harness::engine::qemu::{
     protocol::{EventKind, Lsan},
 };
 use vmstate_reference::{
-    Addr, Allocator, Dialect, Field, Flag, Heap, Indirect, Info, Origin, Vmsd, load_state,
-    save_state,
+    Addr, Allocator, Dialect, Dynamic, Field, Flag, Heap, Indirect, Info, Origin, VmsAlloc,
+    Vmsd, load_state, save_state,
 };
 
 fn engine() -> Option<QemuEngine> {
@@ -49,10 +49,11 @@ fn varray_u8(d: Dialect, mut f: Field, count_at: u64) -> Field {
         offset: count_at,
         size: 1,
     };
-    f.flags |= match d {
-        Dialect::Qemu10 => bit(d, Flag::VarrayUint8),
-        _ => bit(d, Flag::Varray),
-    };
+    // qemu-master has one VMS_VARRAY; qemu-10.x and qemu-11.1 the four typed
+    // flags (11.1 reads the width from num_indirect.size either way).
+    f.flags |= d
+        .bit(Flag::Varray)
+        .unwrap_or_else(|| bit(d, Flag::VarrayUint8));
     f
 }
 
@@ -118,6 +119,62 @@ fn case_alloc(d: Dialect) -> (Vmsd, Heap, Addr) {
     root[8..].copy_from_slice(&data.to_le_bytes());
     let opaque = heap.alloc_prepared(root).unwrap();
     (v, heap, opaque)
+}
+
+/// struct Elem { u32 x; u8 y; } (8 bytes)
+fn elem_vmsd(d: Dialect) -> Vmsd {
+    vmsd(
+        d,
+        "elem",
+        vec![scalar("x", 0, Info::Uint32), scalar("y", 4, Info::Uint8)],
+    )
+}
+
+/// struct { u8 n; Elem **q @8 } with q = { &e0, NULL, &e1 } and n = 3, `q`
+/// described like NVMe's aer_reqs: POINTER | STRUCT | ARRAY_OF_POINTER |
+/// VARRAY_UINT8 | ARRAY_OF_POINTER_AUTO_ALLOC, size = sizeof(Elem).
+/// Returns the address of the table too.
+fn case_auto_alloc(d: Dialect) -> (Vmsd, Heap, Addr, Addr) {
+    let mut q = Field::new(
+        "q",
+        8,
+        bit(d, Flag::Pointer)
+            | bit(d, Flag::Struct)
+            | bit(d, Flag::ArrayOfPointer)
+            | bit(d, Flag::ArrayOfPointerAutoAlloc),
+    );
+    q.size = 8;
+    q.vmsd = Some(Box::new(elem_vmsd(d)));
+    let q = varray_u8(d, q, 0);
+    let v = vmsd(d, "aer", vec![q]);
+    let mut heap = Heap::default();
+    let mut e0 = vec![0u8; 8];
+    e0[..4].copy_from_slice(&0xa0u32.to_le_bytes());
+    e0[4] = 1;
+    let mut e1 = vec![0u8; 8];
+    e1[..4].copy_from_slice(&0xb2u32.to_le_bytes());
+    e1[4] = 6;
+    let e0 = heap.alloc_prepared(e0).unwrap();
+    let e1 = heap.alloc_prepared(e1).unwrap();
+    let mut table = vec![0u8; 24];
+    table[..8].copy_from_slice(&e0.to_le_bytes());
+    table[16..].copy_from_slice(&e1.to_le_bytes());
+    let table = heap.alloc_prepared(table).unwrap();
+    let mut root = vec![0u8; 16];
+    root[0] = 3;
+    root[8..].copy_from_slice(&table.to_le_bytes());
+    let opaque = heap.alloc_prepared(root).unwrap();
+    (v, heap, opaque, table)
+}
+
+/// The 8-byte elements the table at `table` points to (None for NULL).
+fn elems(heap: &Heap, table: Addr) -> Vec<Option<Vec<u8>>> {
+    (0..3)
+        .map(|i| {
+            let p = heap.read_ptr(table + 8 * i).unwrap();
+            (p != 0).then(|| heap.read(p, 8).unwrap().to_vec())
+        })
+        .collect()
 }
 
 /// The payload followed by QEMU_VM_EOF, as on a real stream: the loader
@@ -284,6 +341,68 @@ fn qemu_engine_matches_the_reference() {
         }
     }
 
+    // 3c. AUTO_ALLOC arrays of pointers (qemu-11.1, qemu-master): markers
+    // 0x30/0x31 on save; the load g_malloc0's an element per 0x31.
+    if d.facts().dynamic == Dynamic::AutoAllocFlag {
+        let (v, heap, opaque, table) = case_auto_alloc(d);
+        let want = save_state(d, &v, &heap, opaque).unwrap();
+        let got = ok(e.save(&v, &heap, opaque));
+        assert_eq!(hex::encode(&got), hex::encode(&want));
+        assert_eq!(hex::encode(&got), "31000000a0013031000000b206");
+        let mut back = heap.clone();
+        back.write(table, &[0; 24]).unwrap();
+        assert_eq!(
+            ok(e.load(&v, &mut back, opaque, 1, &stream(&got))),
+            got.len()
+        );
+        assert_eq!(elems(&back, table), elems(&heap, table));
+        for i in [0, 2] {
+            let p = back.read_ptr(table + 8 * i).unwrap();
+            let a = back.allocation_at(p).expect("QEMU's element is in the heap");
+            assert!(
+                matches!(
+                    a.origin,
+                    Origin::Load {
+                        allocator: Allocator::GMalloc0,
+                        ..
+                    }
+                ),
+                "{:?}",
+                a.origin
+            );
+            assert_eq!(a.size(), 8);
+        }
+        let n = e
+            .last_events()
+            .iter()
+            .filter(|ev| ev.kind == EventKind::GMalloc0 && ev.size == 8)
+            .count();
+        assert_eq!(n, 2, "{:?}", e.last_events());
+        let mut reference = heap.clone();
+        reference.write(table, &[0; 24]).unwrap();
+        assert_eq!(
+            load_state(d, &v, &mut reference, opaque, 1, &stream(&got)).unwrap(),
+            got.len()
+        );
+        assert_eq!(elems(&reference, table), elems(&heap, table));
+
+        // A non-NULL destination slot: assert(!auto_alloc || *pptr == NULL).
+        let mut stale = heap.clone();
+        stale.write(table, &[0; 16]).unwrap(); // slot 2 keeps &e1
+        match e.load(&v, &mut stale, opaque, 1, &stream(&got)) {
+            QemuRun::Aborted { assertion } => {
+                assert!(
+                    assertion.contains("!auto_alloc || *pptr == NULL"),
+                    "{assertion}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut stale_ref = heap.clone();
+        stale_ref.write(table, &[0; 16]).unwrap();
+        assert!(load_state(d, &v, &mut stale_ref, opaque, 1, &stream(&got)).is_err());
+    }
+
     // 4. Clean failures: a too-new version and a truncated stream.
     let (v, heap, opaque) = case_varray(d);
     let saved = stream(&ok(e.save(&v, &heap, opaque)));
@@ -296,6 +415,13 @@ fn qemu_engine_matches_the_reference() {
     }
     let mut back = heap.clone();
     match e.load(&v, &mut back, opaque, 1, &saved[..5]) {
+        // qemu-10.x returns the file's -EIO; 11.1.3's vmstate_load_state
+        // returns -EINVAL whenever the bool vmstate_load_vmsd fails, with the
+        // stream error in the message.
+        QemuRun::Failed { ret, message } if d == Dialect::Qemu11_1 => {
+            assert_eq!(ret, -22, "{message}");
+            assert!(message.contains("stream error: -5"), "{message}");
+        }
         QemuRun::Failed { ret, .. } => assert_eq!(ret, -5),
         other => panic!("{other:?}"),
     }
@@ -322,6 +448,23 @@ fn qemu_engine_abort_then_respawn() {
             QemuRun::Crashed { report } => {
                 assert!(report.contains("AddressSanitizer"), "{report}");
                 eprintln!("ASan: {report}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // VMS_ALLOC of 2 GiB - 1 with g_malloc: over the engine's 1 GiB cap,
+    // which aborts as GLib would on a failed g_malloc (PROTOCOL.md).
+    if d.facts().vms_alloc == VmsAlloc::GMalloc {
+        let (v, heap, opaque) = case_alloc(d);
+        let mut back = heap.clone();
+        back.write(opaque, &[0; 16]).unwrap();
+        back.write(opaque, &0x7fff_ffffu32.to_le_bytes()).unwrap();
+        match e.load(&v, &mut back, opaque, 1, &stream(&[0x7f, 0xff, 0xff, 0xff])) {
+            QemuRun::Aborted { assertion } => {
+                assert!(
+                    assertion.contains("g_malloc: failed to allocate 2147483647 bytes"),
+                    "{assertion}"
+                );
             }
             other => panic!("{other:?}"),
         }

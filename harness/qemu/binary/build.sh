@@ -2,102 +2,120 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 #
 # build.sh - build the binary flavour of the QEMU engine for Debian's 11.1.3.
+# The documented entry point is harness/qemu/build.sh --deb 11.1.3 [--binary
+# PATH], which runs this script with --engine.
 #
-#   harness/qemu/binary/build.sh [--driver FILE.c]
+#   harness/qemu/binary/build.sh --engine [--binary PATH]
+#   harness/qemu/binary/build.sh [--driver FILE.c] [--binary PATH]
 #
-# Builds preload.so (preload.c + the driver, poc.c by default) with -Wall
-# -Werror inside the trixie chroot, so it links against the chroot's glibc,
-# and prints the path of a launcher script:
+# --engine builds preload.so from preload.c + driver-binary.c + ../proto.c:
+# the vmstate-engine of ../PROTOCOL.md (dialect qemu-11.1). Without it the
+# .so holds preload.c + a research driver (poc.c by default). Compiled with
+# -Wall -Wextra -Werror inside the trixie chroot, so it links against the
+# chroot's glibc. The last line of stdout is the path of a launcher script:
 #
 #   LAUNCHER [driver arguments]   (stdin/stdout/stderr passed through)
 #
-# CHROOT is ${VMSTATE_CHROOT:-<repo>/target/qemu/trixie-11.1.3}; it is made
-# with corpus/qemu/chroot-11.1.3.sh when that script exists, else with the
-# recipe of shared spec qemu-streams.md (debootstrap trixie + backports).
-# Needs root (chroot).  Idempotent: a second run only recompiles.
+# which runs PATH (a QEMU executable inside the chroot, default
+# /usr/bin/qemu-system-x86_64) under the chroot's ld.so --preload. CHROOT is
+# ${VMSTATE_CHROOT:-<repo>/target/qemu/trixie-11.1.3}, made by
+# corpus/qemu/chroot-11.1.3.sh. Needs root (chroot). Cached: a second run
+# recompiles only when a source changed.
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../../.." && pwd)
-chroot_dir=${VMSTATE_CHROOT:-$repo/target/qemu/trixie-11.1.3}
 deb_version='1:11.1.3+ds-1~bpo13+1'
 driver=$here/poc.c
+engine=0
+binary=/usr/bin/qemu-system-x86_64
 out=$repo/target/qemu/binary-11.1.3
 
 while [ $# -gt 0 ]; do
     case $1 in
     --driver) driver=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
-    *) echo "usage: $0 [--driver FILE.c]" >&2; exit 2 ;;
+    --engine) engine=1; shift ;;
+    --binary) binary=$2; shift 2 ;;
+    *) echo "usage: $0 [--engine | --driver FILE.c] [--binary PATH]" >&2; exit 2 ;;
     esac
 done
+case $binary in /*) ;; *) echo "build.sh: --binary wants an absolute path inside the chroot" >&2; exit 2 ;; esac
 
 log() { echo "build.sh: $*" >&2; }
+mkchroot=$repo/corpus/qemu/chroot-11.1.3.sh
 
-with_proc() {   # run a command in the chroot with /proc mounted (apt wants it)
-    mounted=
-    if ! mountpoint -q "$chroot_dir/proc"; then
-        mount -t proc proc "$chroot_dir/proc"
-        mounted=1
-    fi
-    rc=0
-    chroot "$chroot_dir" "$@" || rc=$?
-    if [ -n "$mounted" ]; then umount "$chroot_dir/proc"; fi
-    return $rc
-}
-
-if [ ! -x "$chroot_dir/usr/bin/qemu-system-x86_64" ]; then
-    if [ -x "$repo/corpus/qemu/chroot-11.1.3.sh" ]; then
-        log "creating the chroot with corpus/qemu/chroot-11.1.3.sh"
-        VMSTATE_CHROOT=$chroot_dir "$repo/corpus/qemu/chroot-11.1.3.sh" >&2
-    else
-        mirror=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/debian.sources)
-        log "creating $chroot_dir from $mirror"
-        command -v debootstrap >/dev/null || apt-get install -y debootstrap >&2
-        mkdir -p "$chroot_dir"
-        debootstrap --variant=minbase trixie "$chroot_dir" "$mirror" >&2
-        printf '%s\n' "deb $mirror trixie main" "deb $mirror trixie-backports main" \
-            > "$chroot_dir/etc/apt/sources.list"
-        with_proc apt-get update >&2
-        with_proc env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-            --no-install-recommends -t trixie-backports \
-            "qemu-system-x86=$deb_version" >&2
-    fi
-fi
+# The chroot (idempotent; prints its path).
+chroot_dir=$("$mkchroot")
+[ -x "$chroot_dir$binary" ] || { log "$binary is not an executable in $chroot_dir"; exit 1; }
 
 # The compiler, only if missing.
 status=$(chroot "$chroot_dir" dpkg-query -W -f='${Status}\n' gcc libc6-dev \
     libglib2.0-dev 2>/dev/null || true)
 if [ "$(printf '%s\n' "$status" | grep -c '^install ok installed$')" != 3 ]; then
     log "installing gcc libc6-dev libglib2.0-dev in the chroot"
-    with_proc apt-get update >&2
-    with_proc env DEBIAN_FRONTEND=noninteractive apt-get install -y \
-        --no-install-recommends gcc libc6-dev libglib2.0-dev >&2
+    "$mkchroot" --run apt-get update -qq >&2
+    "$mkchroot" --run apt-get install -y -qq --no-install-recommends \
+        gcc libc6-dev libglib2.0-dev >&2
 fi
 
 have=$(chroot "$chroot_dir" dpkg-query -W -f='${Version}' qemu-system-x86)
 [ "$have" = "$deb_version" ] || log "warning: qemu-system-x86 is $have, the ABI header is for $deb_version"
-sum=$(sha256sum "$chroot_dir/usr/bin/qemu-system-x86_64" | cut -d' ' -f1)
-want=$(sed -n 's/^ *"\([0-9a-f]\{64\}\)"$/\1/p' "$here/abi-11.1.3.h")
-[ "$sum" = "$want" ] || log "warning: binary sha256 $sum differs from the header's $want"
+if [ "$binary" = /usr/bin/qemu-system-x86_64 ]; then
+    sum=$(sha256sum "$chroot_dir$binary" | cut -d' ' -f1)
+    want=$(sed -n 's/^ *"\([0-9a-f]\{64\}\)"$/\1/p' "$here/abi-11.1.3.h")
+    [ "$sum" = "$want" ] || log "warning: binary sha256 $sum differs from the header's $want"
+fi
 
 # Sources and the .so live inside the chroot (the chroot's ld.so loads it).
-inside=/opt/vmstate-harness/binary-11.1.3
-rm -rf "$chroot_dir$inside"
-mkdir -p "$chroot_dir$inside/src"
-cp "$here/abi-11.1.3.h" "$here/qabi.h" "$here/preload.c" "$chroot_dir$inside/src/"
-cp "$driver" "$chroot_dir$inside/src/driver.c"
-log "compiling $inside/preload.so"
-chroot "$chroot_dir" gcc -std=gnu11 -O2 -g -Wall -Wextra \
-    -Wno-missing-field-initializers -Werror -fPIC -shared \
-    -o "$inside/preload.so" "$inside/src/preload.c" "$inside/src/driver.c" -ldl
+if [ "$engine" = 1 ]; then
+    inside=/opt/vmstate-harness/engine-11.1.3
+    srcs="$here/preload.c $here/driver-binary.c $here/../proto.c"
+    hdrs="$here/abi-11.1.3.h $here/qabi.h $here/../proto.h $here/../abi.h"
+    launcher=$out/vmstate-engine-$(basename "$binary").sh
+else
+    inside=/opt/vmstate-harness/binary-11.1.3
+    srcs="$here/preload.c $driver"
+    hdrs="$here/abi-11.1.3.h $here/qabi.h"
+    launcher=$out/run-$(basename "$binary").sh
+    [ "$binary" = /usr/bin/qemu-system-x86_64 ] && launcher=$out/run-qemu-11.1.3.sh
+fi
+so=$chroot_dir$inside/preload.so
+stamp=$chroot_dir$inside/sources
+
+fresh=1
+[ -f "$so" ] && [ -f "$stamp" ] || fresh=0
+[ "$fresh" = 1 ] && [ "$(cat "$stamp")" = "$srcs" ] || fresh=0
+for f in $srcs $hdrs "$0"; do
+    [ "$fresh" = 1 ] && [ "$f" -nt "$so" ] && fresh=0
+done
+if [ "$fresh" = 0 ]; then
+    rm -rf "$chroot_dir$inside"
+    mkdir -p "$chroot_dir$inside/src"
+    # shellcheck disable=SC2086
+    cp $hdrs "$chroot_dir$inside/src/"
+    in_srcs=""
+    for s in $srcs; do
+        b=$(basename "$s")
+        [ "$s" = "$driver" ] && [ "$engine" = 0 ] && b=driver.c
+        cp "$s" "$chroot_dir$inside/src/$b"
+        in_srcs="$in_srcs $inside/src/$b"
+    done
+    log "compiling $inside/preload.so"
+    # shellcheck disable=SC2086
+    chroot "$chroot_dir" gcc -std=gnu11 -O2 -g -Wall -Wextra \
+        -Wno-missing-field-initializers -Werror -fPIC -shared \
+        -o "$inside/preload.so" $in_srcs -ldl
+    printf '%s\n' "$srcs" > "$stamp"
+fi
 
 mkdir -p "$out"
-cat > "$out/run-qemu-11.1.3.sh" <<LAUNCH
+cat > "$launcher.tmp" <<LAUNCH
 #!/bin/sh
-# Generated by harness/qemu/binary/build.sh: run the vmstate driver inside
-# QEMU 11.1.3 (Debian $deb_version) in $chroot_dir.
+# Generated by harness/qemu/binary/build.sh: run $inside/preload.so inside
+# $binary (QEMU 11.1.3, Debian $deb_version) in $chroot_dir.
 exec chroot '$chroot_dir' /lib64/ld-linux-x86-64.so.2 \\
-    --preload '$inside/preload.so' /usr/bin/qemu-system-x86_64 "\$@"
+    --preload '$inside/preload.so' '$binary' "\$@"
 LAUNCH
-chmod +x "$out/run-qemu-11.1.3.sh"
-echo "$out/run-qemu-11.1.3.sh"
+chmod +x "$launcher.tmp"
+mv "$launcher.tmp" "$launcher"
+echo "$launcher"

@@ -21,6 +21,7 @@
 
 struct qabi_fns qabi;
 __thread qabi_alloc_hook_fn *qabi_alloc_hook;
+__thread qabi_alloc_gate_fn *qabi_alloc_gate;
 
 const char *const qabi_alloc_names[] = {
     [QABI_G_MALLOC] = "g_malloc", [QABI_G_MALLOC0] = "g_malloc0",
@@ -76,6 +77,29 @@ static void report_(enum qabi_alloc_kind kind, void *ptr, size_t size,
     }
 }
 
+/* false: the request must fail (see qabi_alloc_gate in qabi.h). */
+static bool gate(enum qabi_alloc_kind kind, size_t size)
+{
+    qabi_alloc_gate_fn *g = qabi_alloc_gate;
+    bool ok = true;
+
+    if (g && !in_hook) {
+        in_hook = 1;
+        ok = g(kind, size);
+        in_hook = 0;
+    }
+    return ok;
+}
+
+/* The allocation refused by the gate: NULL for g_try_*, abort otherwise. */
+static void *refused(bool try)
+{
+    if (!try) {
+        abort();
+    }
+    return NULL;
+}
+
 static size_t mul_sat(size_t a, size_t b)
 {
     size_t r;
@@ -92,7 +116,7 @@ static size_t mul_sat(size_t a, size_t b)
 void *g_malloc(size_t n)
 {
     REAL(g_malloc, void *, (size_t));
-    void *p = real_g_malloc(n);
+    void *p = gate(QABI_G_MALLOC, n) ? real_g_malloc(n) : refused(false);
     report(QABI_G_MALLOC, p, n, NULL);
     return p;
 }
@@ -100,7 +124,7 @@ void *g_malloc(size_t n)
 void *g_malloc0(size_t n)
 {
     REAL(g_malloc0, void *, (size_t));
-    void *p = real_g_malloc0(n);
+    void *p = gate(QABI_G_MALLOC0, n) ? real_g_malloc0(n) : refused(false);
     report(QABI_G_MALLOC0, p, n, NULL);
     return p;
 }
@@ -108,7 +132,7 @@ void *g_malloc0(size_t n)
 void *g_try_malloc(size_t n)
 {
     REAL(g_try_malloc, void *, (size_t));
-    void *p = real_g_try_malloc(n);
+    void *p = gate(QABI_G_TRY_MALLOC, n) ? real_g_try_malloc(n) : refused(true);
     report(QABI_G_TRY_MALLOC, p, n, NULL);
     return p;
 }
@@ -116,7 +140,7 @@ void *g_try_malloc(size_t n)
 void *g_try_malloc0(size_t n)
 {
     REAL(g_try_malloc0, void *, (size_t));
-    void *p = real_g_try_malloc0(n);
+    void *p = gate(QABI_G_TRY_MALLOC0, n) ? real_g_try_malloc0(n) : refused(true);
     report(QABI_G_TRY_MALLOC0, p, n, NULL);
     return p;
 }
@@ -124,7 +148,7 @@ void *g_try_malloc0(size_t n)
 void *g_malloc_n(size_t n, size_t m)
 {
     REAL(g_malloc_n, void *, (size_t, size_t));
-    void *p = real_g_malloc_n(n, m);
+    void *p = gate(QABI_G_MALLOC_N, mul_sat(n, m)) ? real_g_malloc_n(n, m) : refused(false);
     report(QABI_G_MALLOC_N, p, mul_sat(n, m), NULL);
     return p;
 }
@@ -132,7 +156,7 @@ void *g_malloc_n(size_t n, size_t m)
 void *g_malloc0_n(size_t n, size_t m)
 {
     REAL(g_malloc0_n, void *, (size_t, size_t));
-    void *p = real_g_malloc0_n(n, m);
+    void *p = gate(QABI_G_MALLOC0_N, mul_sat(n, m)) ? real_g_malloc0_n(n, m) : refused(false);
     report(QABI_G_MALLOC0_N, p, mul_sat(n, m), NULL);
     return p;
 }
@@ -140,7 +164,7 @@ void *g_malloc0_n(size_t n, size_t m)
 void *g_try_malloc_n(size_t n, size_t m)
 {
     REAL(g_try_malloc_n, void *, (size_t, size_t));
-    void *p = real_g_try_malloc_n(n, m);
+    void *p = gate(QABI_G_TRY_MALLOC_N, mul_sat(n, m)) ? real_g_try_malloc_n(n, m) : refused(true);
     report(QABI_G_TRY_MALLOC_N, p, mul_sat(n, m), NULL);
     return p;
 }
@@ -148,7 +172,7 @@ void *g_try_malloc_n(size_t n, size_t m)
 void *g_try_malloc0_n(size_t n, size_t m)
 {
     REAL(g_try_malloc0_n, void *, (size_t, size_t));
-    void *p = real_g_try_malloc0_n(n, m);
+    void *p = gate(QABI_G_TRY_MALLOC0_N, mul_sat(n, m)) ? real_g_try_malloc0_n(n, m) : refused(true);
     report(QABI_G_TRY_MALLOC0_N, p, mul_sat(n, m), NULL);
     return p;
 }
@@ -156,7 +180,7 @@ void *g_try_malloc0_n(size_t n, size_t m)
 void *g_realloc(void *old, size_t n)
 {
     REAL(g_realloc, void *, (void *, size_t));
-    void *p = real_g_realloc(old, n);
+    void *p = gate(QABI_G_REALLOC, n) ? real_g_realloc(old, n) : refused(false);
     report(QABI_G_REALLOC, p, n, old);
     return p;
 }
@@ -164,7 +188,7 @@ void *g_realloc(void *old, size_t n)
 void *g_try_realloc(void *old, size_t n)
 {
     REAL(g_try_realloc, void *, (void *, size_t));
-    void *p = real_g_try_realloc(old, n);
+    void *p = gate(QABI_G_TRY_REALLOC, n) ? real_g_try_realloc(old, n) : refused(true);
     report(QABI_G_TRY_REALLOC, p, n, old);
     return p;
 }
@@ -172,7 +196,7 @@ void *g_try_realloc(void *old, size_t n)
 void *g_realloc_n(void *old, size_t n, size_t m)
 {
     REAL(g_realloc_n, void *, (void *, size_t, size_t));
-    void *p = real_g_realloc_n(old, n, m);
+    void *p = gate(QABI_G_REALLOC_N, mul_sat(n, m)) ? real_g_realloc_n(old, n, m) : refused(false);
     report(QABI_G_REALLOC_N, p, mul_sat(n, m), old);
     return p;
 }

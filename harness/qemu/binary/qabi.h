@@ -49,6 +49,16 @@ typedef void qabi_alloc_hook_fn(enum qabi_alloc_kind kind, void *ptr,
                                 size_t size, void *old, void *caller);
 extern __thread qabi_alloc_hook_fn *qabi_alloc_hook;
 
+/*
+ * Called before each allocation (not g_free) with the bytes requested,
+ * while it is non-NULL (per thread, like the hook).  Returning false makes
+ * the request fail without reaching glib: the g_try_* forms return NULL
+ * (and report it to the hook), the others abort() as glib would (the gate
+ * prints its own message first).  The engine uses it for its 1 GiB cap.
+ */
+typedef bool qabi_alloc_gate_fn(enum qabi_alloc_kind kind, size_t size);
+extern __thread qabi_alloc_gate_fn *qabi_alloc_gate;
+
 int qabi_driver_main(int argc, char **argv);
 
 #endif
