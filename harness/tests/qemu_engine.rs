@@ -8,8 +8,8 @@ use vmstate_harness::engine::qemu::{
     protocol::{EventKind, Lsan},
 };
 use vmstate_reference::{
-    Addr, Allocator, Dialect, Dynamic, Field, Flag, Heap, Indirect, Info, Origin, VmsAlloc,
-    Vmsd, load_state, save_state,
+    Addr, Allocator, Dialect, Dynamic, Field, Flag, Heap, Indirect, Info, Origin, VmsAlloc, Vmsd,
+    load_state, save_state,
 };
 
 fn engine() -> Option<QemuEngine> {
@@ -358,7 +358,9 @@ fn qemu_engine_matches_the_reference() {
         assert_eq!(elems(&back, table), elems(&heap, table));
         for i in [0, 2] {
             let p = back.read_ptr(table + 8 * i).unwrap();
-            let a = back.allocation_at(p).expect("QEMU's element is in the heap");
+            let a = back
+                .allocation_at(p)
+                .expect("QEMU's element is in the heap");
             assert!(
                 matches!(
                     a.origin,
