@@ -21,7 +21,7 @@ use std::path::Path;
 use vmstate_harness::case::{self, ctype::Types, run::prepare, spec::CaseFile, value};
 use vmstate_harness::codec::{Compiled, STRICT_SLACK};
 use vmstate_harness::fuzz::{self, load_never_leaks};
-use vmstate_harness::generate::GenCase;
+use vmstate_harness::generate::{GenCase, RoundTrip};
 use vmstate_harness::leak::{self, Finding};
 use vmstate_harness::oracle::{Built, Mutation, stream_of};
 use vmstate_reference::{Dialect, QEMU_VM_EOF};
@@ -45,9 +45,9 @@ fn arb_round_trip_case() -> impl Strategy<Value = GenCase> {
     proptest::collection::vec(any::<u8>(), 0..4096).prop_filter_map(
         "arbitrary rejected the bytes",
         |bytes| {
-            let mut u = Unstructured::new(&bytes);
-            let d = *u.choose(&Dialect::ALL).ok()?;
-            vmstate_harness::generate::generate_round_trip(&mut u, d).ok()
+            RoundTrip::arbitrary_take_rest(Unstructured::new(&bytes))
+                .ok()
+                .map(|r| r.0)
         },
     )
 }

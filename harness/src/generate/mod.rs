@@ -185,6 +185,18 @@ impl<'a> Arbitrary<'a> for GenCase {
     }
 }
 
+/// A device that round-trips, in any dialect: what the round-trip
+/// properties draw.
+#[derive(Debug, Clone)]
+pub struct RoundTrip(pub GenCase);
+
+impl<'a> Arbitrary<'a> for RoundTrip {
+    fn arbitrary(u: &mut Unstructured<'a>) -> Result<Self> {
+        let dialect = *u.choose(&Dialect::ALL)?;
+        generate_round_trip(u, dialect).map(RoundTrip)
+    }
+}
+
 /// Generates any device for a given dialect (any pre-state, hostile shapes
 /// included).
 pub fn generate(u: &mut Unstructured, dialect: Dialect) -> Result<GenCase> {
