@@ -397,13 +397,18 @@ pub fn check(
         let made = !existed.contains(&a.base);
         match (&a.origin, made) {
             (Origin::Load { path, allocator }, true) => {
-                // Its slot was overwritten by a later allocation for the same path.
+                // Its slot was overwritten by a later allocation for the same
+                // field (the same element, or another element at the same
+                // address: a qemu-10.x array of pointers with `.size = 0`
+                // loads every element into slot 0).
+                let field = without_indexes(path);
                 let cause = holder_after
                     .values()
                     .find(|s| {
                         after.allocation_at(s.value).is_some_and(|b| {
                             b.base != a.base
-                                && matches!(&b.origin, Origin::Load { path: p, .. } if p == path)
+                                && matches!(&b.origin, Origin::Load { path: p, .. }
+                                    if without_indexes(p) == field)
                         })
                     })
                     .map_or(Cause::Unattributed, |s| cause_of(d, s.flags));
@@ -480,6 +485,27 @@ fn with_dynamic(dynamic: Dynamic) -> Vec<Dialect> {
         .into_iter()
         .filter(|d| d.facts().dynamic == dynamic)
         .collect()
+}
+
+/// A field path with its element indexes removed: `p.a[3].b` is `p.a[].b`.
+fn without_indexes(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_index = false;
+    for c in path.chars() {
+        match c {
+            '[' => {
+                in_index = true;
+                out.push('[');
+            }
+            ']' => {
+                in_index = false;
+                out.push(']');
+            }
+            _ if in_index => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Which finding's code overwrites a slot of a field with these flags.
