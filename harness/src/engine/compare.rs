@@ -11,7 +11,7 @@
 use crate::case::ctype::{CType, Types};
 use crate::case::value;
 use serde_json::Value;
-use vmstate_reference::{Addr, Allocator, Heap, Origin};
+use vmstate_reference::{Addr, Heap, Origin};
 
 /// A heap as any engine can be compared on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +37,7 @@ impl Canonical {
         let mut allocations: Vec<(u64, &'static str, bool)> = heap
             .allocations()
             .filter_map(|a| match &a.origin {
-                Origin::Load { allocator, .. } => Some((a.size(), c_name(*allocator), a.freed)),
+                Origin::Load { allocator, .. } => Some((a.size(), allocator.c_name(), a.freed)),
                 Origin::Prepared => None,
             })
             .collect();
@@ -64,6 +64,58 @@ impl Canonical {
     }
 }
 
-fn c_name(a: Allocator) -> &'static str {
-    a.c_name()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vmstate_reference::Allocator;
+
+    /// `struct { uint8_t *p; }` with `p` pointing at `bytes`, made by the
+    /// load with `allocator` (or prepared).
+    fn heap(bytes: &[u8], allocator: Option<Allocator>) -> (Heap, Addr) {
+        let mut h = Heap::default();
+        let root = h.alloc_prepared(vec![0; 8]).unwrap();
+        let p = match allocator {
+            Some(a) => {
+                let p = h.malloc(bytes.len() as u64, a, "dev.p").unwrap();
+                h.write(p, bytes).unwrap();
+                p
+            }
+            None => h.alloc_prepared(bytes.to_vec()).unwrap(),
+        };
+        h.write_ptr(root, p).unwrap();
+        (h, root)
+    }
+
+    fn canonical(h: &Heap, root: Addr) -> Canonical {
+        let types = Types::new(&[("S".to_string(), "uint8_t *p;".to_string())].into()).unwrap();
+        let hint = serde_json::json!({"p": "000000"});
+        Canonical::of(h, &types, &CType::Struct("S".into()), root, Some(&hint))
+    }
+
+    #[test]
+    fn addresses_do_not_matter_state_and_allocations_do() {
+        let (a, ra) = heap(&[1, 2, 3], Some(Allocator::GMalloc));
+        let (mut b, _) = heap(&[9], None); // shifts every later address
+        let rb = b.alloc_prepared(vec![0; 8]).unwrap();
+        let p = b.malloc(3, Allocator::GMalloc, "elsewhere").unwrap();
+        b.write(p, &[1, 2, 3]).unwrap();
+        b.write_ptr(rb, p).unwrap();
+        assert_eq!(canonical(&a, ra).diff(&canonical(&b, rb)), None);
+
+        let (c, rc) = heap(&[1, 2, 4], Some(Allocator::GMalloc));
+        assert!(
+            canonical(&a, ra).diff(&canonical(&c, rc)).is_some(),
+            "state"
+        );
+        let (d, rd) = heap(&[1, 2, 3], Some(Allocator::GMalloc0));
+        assert!(
+            canonical(&a, ra).diff(&canonical(&d, rd)).is_some(),
+            "allocator"
+        );
+        let (e, re) = heap(&[1, 2, 3], None);
+        assert!(
+            canonical(&a, ra).diff(&canonical(&e, re)).is_some(),
+            "made by the load"
+        );
+    }
 }
