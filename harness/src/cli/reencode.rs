@@ -118,6 +118,7 @@ pub fn render_reencode(file: &Path, r: &ReencodeReport) -> (String, bool) {
 /// every file re-encodes byte for byte.
 pub fn reencode_files(files: &[PathBuf], dialect: Option<Dialect>) -> bool {
     let mut ok = true;
+    let (mut identical, mut different, mut excluded, mut unreadable) = (0, 0, 0, 0);
     for f in files {
         let r = std::fs::read(f)
             .map_err(|e| e.to_string())
@@ -127,13 +128,21 @@ pub fn reencode_files(files: &[PathBuf], dialect: Option<Dialect>) -> bool {
                 let (text, same) = render_reencode(f, &r);
                 print!("{text}");
                 ok &= same;
+                identical += r.identical_count();
+                different += r.sections.len() - r.identical_count();
+                excluded += r.excluded.len();
             }
             Err(e) => {
                 println!("{}: error: {e}", f.display());
                 ok = false;
+                unreadable += 1;
             }
         }
     }
+    println!(
+        "{} files: {identical} identical, {different} different, {excluded} excluded, {unreadable} unreadable",
+        files.len()
+    );
     ok
 }
 
