@@ -150,7 +150,8 @@ pub fn render(rows: &[(&'static str, Dialect, BTreeMap<Dialect, Cell>)]) -> Stri
     out.push_str(&"---|".repeat(Dialect::ALL.len()));
     out.push('\n');
     for (kind, src, cells) in rows {
-        out.push_str(&format!("| {kind} | {src} |"));
+        // A `|` in a kind name would split the markdown cell.
+        out.push_str(&format!("| {} | {src} |", kind.replace('|', "\\|")));
         for d in Dialect::ALL {
             let cell = cells.get(&d).map_or("-".into(), Cell::summary);
             out.push_str(&format!(" {cell} |"));
