@@ -549,3 +549,70 @@ fn faithful_cascades_need_a_named_finding() {
         assert!(err.contains("d.buf[0].x"), "{err}");
     }
 }
+
+/// `P { uint8_t n; S **arr; }`, `arr` a dynamic array of `n` pointers to
+/// `S { uint32_t a; }` (AUTO_ALLOC in the file's portable words).
+const TABLE_FILE: &str = r#"{
+  "structs": {"P": "uint8_t n; S **arr;", "S": "uint32_t a;"},
+  "vmsds": [
+    {"name": "p", "struct": "P", "fields": [
+      {"member": "n", "info": "uint8"},
+      {"member": "arr", "vmsd": "s", "count": "n", "flags": "POINTER|VARRAY|ARRAY_OF_POINTER|STRUCT|AUTO_ALLOC"}]},
+    {"name": "s", "struct": "S", "fields": [{"member": "a", "info": "uint32"}]}],
+  "cases": [{"name": "p", "dialects": []}]
+}"#;
+
+/// A destination's count member is stale until the load reads it (here 0,
+/// with one element already in the table). The walk must still see that
+/// element: alloc-combo allocating over its slot loses it, which the
+/// oracle reports; before, the element was invisible and the leak too.
+#[test]
+fn leak_walk_sees_a_table_behind_a_stale_count() {
+    let d = Dialect::AllocCombo;
+    let file: CaseFile = serde_json::from_str(TABLE_FILE).unwrap();
+    let types = Types::new(&file.structs).unwrap();
+    let dst = prepare(
+        &file,
+        &types,
+        &file.cases[0],
+        d,
+        &json!({"n": 0, "arr": [{"a": 7}]}),
+    )
+    .unwrap();
+    let (vmsd, before, o) = (dst.vmsd, dst.heap, dst.opaque);
+    let table = before.read_ptr(o + 8).unwrap();
+    let old = before.read_ptr(table).unwrap();
+    // What the load does: n = 1, a new element over the slot.
+    let mut after = before.clone();
+    after.write(o, &[1]).unwrap();
+    let new = after.malloc(4, Allocator::GMalloc0, "p.arr[0]").unwrap();
+    after.write_ptr(table, new).unwrap();
+    let report = leak::check(d, &vmsd, &before, &after, o, &OK);
+    assert!(
+        report
+            .violations
+            .iter()
+            .any(|v| matches!(v, Violation::Overwritten { base, .. } if *base == old)),
+        "{report}"
+    );
+    assert!(
+        leak::faithful(d, &vmsd, &before, &after, o, &OK)
+            .unwrap()
+            .contains(&Finding::ComboAllocOverNonNull)
+    );
+    // qemu-10.x with `.size = 0`: the stride is 0, the walk must not divide by it.
+    let mut file10 = file.clone();
+    file10.vmsds[0].fields[1].size = Some(0);
+    let d10 = Dialect::Qemu10;
+    let file10 = vmstate_harness::case::spec::port_to(&file10, d10);
+    let dst = prepare(
+        &file10,
+        &types,
+        &file10.cases[0],
+        d10,
+        &json!({"n": 0, "arr": [{"a": 7}]}),
+    )
+    .unwrap();
+    let clean = leak::check(d10, &dst.vmsd, &dst.heap, &dst.heap, dst.opaque, &OK);
+    assert!(clean.is_clean(), "{clean}");
+}
