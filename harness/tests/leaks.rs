@@ -14,6 +14,7 @@
 //! and len-1); the `load` fuzz target and tests/corpus_replay.rs cover the
 //! rest.
 
+mod common;
 use arbitrary::{Arbitrary, Unstructured};
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
@@ -254,20 +255,7 @@ fn a_failed_strict_load_restores_the_destination() {
 /// with a few bytes after it, on VMS_ALLOC and auto-allocated arrays.
 #[test]
 fn hostile_counts_allocate_boundedly() {
-    let text = r#"{
-      "source": "hostile counts",
-      "structs": {"S": "uint32_t a;", "P": "uint32_t n; uint32_t *v; uint16_t m; S **arr;"},
-      "vmsds": [
-        {"name": "p", "struct": "P", "fields": [
-          {"member": "n", "info": "uint32"},
-          {"member": "v", "info": "uint32", "count": "n", "flags": "POINTER|VARRAY|ALLOC"},
-          {"member": "m", "info": "uint16"},
-          {"member": "arr", "vmsd": "s", "count": "m", "flags": "POINTER|VARRAY|ARRAY_OF_POINTER|STRUCT|AUTO_ALLOC"}]},
-        {"name": "s", "struct": "S", "fields": [{"member": "a", "info": "uint32"}]}
-      ],
-      "cases": [{"name": "h", "dialects": [], "state": {"n": 0, "v": null, "m": 2, "arr": [null, null]},
-                 "dest": {"n": 0, "v": null, "m": 0, "arr": [null, null]}}]
-    }"#;
+    let text = common::HOSTILE_COUNTS;
     let file: CaseFile = serde_json::from_str(text).unwrap();
     for d in [Dialect::Qemu11_1, Dialect::AllocCombo, Dialect::Qemu10] {
         let mut file = file.clone();

@@ -5,6 +5,7 @@
 //! live at the end: a failed strict load frees everything it made, so the
 //! end alone would hide any overshoot.
 
+mod common;
 use arbitrary::{Arbitrary, Unstructured};
 use proptest::prelude::*;
 use vmstate_harness::case::spec::CaseFile;
@@ -36,20 +37,7 @@ fn strict_load(
     (r, peak, end)
 }
 
-const HOSTILE: &str = r#"{
-  "source": "hostile counts",
-  "structs": {"S": "uint32_t a;", "P": "uint32_t n; uint32_t *v; uint16_t m; S **arr;"},
-  "vmsds": [
-    {"name": "p", "struct": "P", "fields": [
-      {"member": "n", "info": "uint32"},
-      {"member": "v", "info": "uint32", "count": "n", "flags": "POINTER|VARRAY|ALLOC"},
-      {"member": "m", "info": "uint16"},
-      {"member": "arr", "vmsd": "s", "count": "m", "flags": "POINTER|VARRAY|ARRAY_OF_POINTER|STRUCT|AUTO_ALLOC"}]},
-    {"name": "s", "struct": "S", "fields": [{"member": "a", "info": "uint32"}]}
-  ],
-  "cases": [{"name": "h", "dialects": [], "state": {"n": 0, "v": null, "m": 2, "arr": [null, null]},
-             "dest": {"n": 0, "v": null, "m": 0, "arr": [null, null]}}]
-}"#;
+use common::HOSTILE_COUNTS as HOSTILE;
 
 /// The hostile-count device in `d` (no AUTO_ALLOC array in qemu-10.x),
 /// with its bytes-per-wire-byte worked out by hand:

@@ -105,3 +105,22 @@ impl Rng {
         (self.next() % n as u64) as usize
     }
 }
+
+/// A device with hostile-count fields: a `VMS_ALLOC` VARRAY of uint32
+/// (count `n`) and an AUTO_ALLOC array of pointers (count `m`), for the
+/// leak and strict-cap tests.
+#[allow(dead_code)] // each test binary uses its own part of common
+pub const HOSTILE_COUNTS: &str = r#"{
+  "source": "hostile counts",
+  "structs": {"S": "uint32_t a;", "P": "uint32_t n; uint32_t *v; uint16_t m; S **arr;"},
+  "vmsds": [
+    {"name": "p", "struct": "P", "fields": [
+      {"member": "n", "info": "uint32"},
+      {"member": "v", "info": "uint32", "count": "n", "flags": "POINTER|VARRAY|ALLOC"},
+      {"member": "m", "info": "uint16"},
+      {"member": "arr", "vmsd": "s", "count": "m", "flags": "POINTER|VARRAY|ARRAY_OF_POINTER|STRUCT|AUTO_ALLOC"}]},
+    {"name": "s", "struct": "S", "fields": [{"member": "a", "info": "uint32"}]}
+  ],
+  "cases": [{"name": "h", "dialects": [], "state": {"n": 0, "v": null, "m": 2, "arr": [null, null]},
+             "dest": {"n": 0, "v": null, "m": 0, "arr": [null, null]}}]
+}"#;
