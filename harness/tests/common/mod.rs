@@ -109,7 +109,6 @@ impl Rng {
 /// A device with hostile-count fields: a `VMS_ALLOC` VARRAY of uint32
 /// (count `n`) and an AUTO_ALLOC array of pointers (count `m`), for the
 /// leak and strict-cap tests.
-#[allow(dead_code)] // each test binary uses its own part of common
 pub const HOSTILE_COUNTS: &str = r#"{
   "source": "hostile counts",
   "structs": {"S": "uint32_t a;", "P": "uint32_t n; uint32_t *v; uint16_t m; S **arr;"},
