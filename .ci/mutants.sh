@@ -17,7 +17,7 @@ leak)
         --test leaks --test oracle_selftest --test strict_cap
     ;;
 codec-load)
-    exec cargo mutants --file harness/src/codec/load.rs "$@" -- \
+    exec cargo mutants --file harness/src/codec/load.rs --file harness/src/codec/strict.rs "$@" -- \
         --test vectors --test properties --test leaks --test strict_cap --test oracle_selftest
     ;;
 reference-load)

@@ -6,10 +6,11 @@ pub mod check;
 mod load;
 pub mod plan;
 mod save;
+mod strict;
 mod walk;
 
-pub use load::STRICT_SLACK;
 use std::sync::atomic::{AtomicUsize, Ordering};
+pub use strict::STRICT_SLACK;
 use vmstate_reference::{Addr, Dialect, Error, Heap, Limits, Vmsd};
 
 /// A description compiled for one dialect.
@@ -81,9 +82,9 @@ impl Compiled {
     }
 
     /// Bytes a strict load may allocate per input byte (see
-    /// `alloc_ratio` in load.rs); the cap is this times the input length plus
+    /// `alloc_ratio` in strict.rs); the cap is this times the input length plus
     /// [`STRICT_SLACK`].
     pub fn strict_alloc_ratio(&self) -> u64 {
-        load::alloc_ratio(&self.plan)
+        strict::alloc_ratio(&self.plan)
     }
 }
