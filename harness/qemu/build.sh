@@ -200,7 +200,7 @@ if [ ! -f "$B/.qemu-built" ]; then
 fi
 
 # ---- the driver --------------------------------------------------------------
-DRV_SRCS="$HERE/driver.c $HERE/proto.c"
+DRV_SRCS="$HERE/driver.c $HERE/proto.c $HERE/rules.c"
 DRV_HDRS="$HERE/proto.h $HERE/abi.h"
 fresh=1
 [ -x "$ENGINE" ] || fresh=0

@@ -85,6 +85,12 @@ enum {
 int vmsh_serve(void);
 
 /* Rule evaluation, used through the generated callback families. */
+/* rules.c: the callback family. */
+#define VMSH_SLOTS 1024
+/* How many rules a description needs (each takes one slot). */
+int vmsh_rules_in(const VmshDesc *d);
+/* Frees every slot, before a request's tables are built. */
+void vmsh_rules_reset(void);
 bool (*vmsh_exists_fn(const VmshRule *r))(void *opaque, int version_id);
 bool (*vmsh_needed_fn(const VmshRule *r, int version_id))(void *opaque);
 

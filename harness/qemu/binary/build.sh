@@ -69,7 +69,7 @@ fi
 # Sources and the .so live inside the chroot (the chroot's ld.so loads it).
 if [ "$engine" = 1 ]; then
     inside=/opt/vmstate-harness/engine-11.1.3
-    srcs="$here/preload.c $here/driver-binary.c $here/../proto.c"
+    srcs="$here/preload.c $here/driver-binary.c $here/../proto.c $here/../rules.c"
     hdrs="$here/abi-11.1.3.h $here/qabi.h $here/../proto.h $here/../abi.h"
     launcher=$out/vmstate-engine-$(basename "$binary").sh
 else
