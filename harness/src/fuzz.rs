@@ -48,10 +48,7 @@ pub fn load_input(data: &[u8]) -> Option<LoadInput> {
     let (stream, mutation) = if raw {
         (u.take_rest().to_vec(), None)
     } else {
-        let saved = built
-            .reference_save()
-            .map(|(bytes, _)| bytes)
-            .unwrap_or_default();
+        let saved = built.reference_bytes().unwrap_or_default();
         let m = Mutation::arbitrary(&mut u).unwrap_or(Mutation::None);
         (m.apply(&stream_of(&saved)), Some(m))
     };

@@ -36,52 +36,122 @@ const WALK_BUDGET: u64 = 1 << 22;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
     pub value: Addr,
-    /// Field path of the slot, `dev.arr[2]`.
-    pub path: String,
+    /// Field path of the slot (`dev.arr[2]` once [`Reach::path`] renders it).
+    pub path: PathId,
     /// The field's raw flags.
     pub flags: u32,
 }
 
+/// A field path in a walk's [`Paths`].
+pub type PathId = u32;
+
+/// One step of a field path.
+#[derive(Debug, Clone, Copy)]
+enum Seg<'v> {
+    Root(&'v str),
+    /// `.name`
+    Field(&'v str),
+    /// `[i]`
+    Index(i64),
+    /// A subsection: appended as is when it repeats the parent's name
+    /// (`dev/sub` under `dev`: `/sub`), else after a `/`.
+    Suffix(&'v str),
+    Subsection(&'v str),
+}
+
+/// The field paths of one walk as (parent, step) nodes: recorded for
+/// every field and element walked, rendered as text only when a report
+/// names one.
+#[derive(Debug, Default)]
+pub struct Paths<'v> {
+    nodes: Vec<(PathId, Seg<'v>)>,
+}
+
+impl<'v> Paths<'v> {
+    fn push(&mut self, parent: PathId, seg: Seg<'v>) -> PathId {
+        self.nodes.push((parent, seg));
+        (self.nodes.len() - 1) as PathId
+    }
+
+    /// `dev.arr[2].p`
+    pub fn render(&self, id: PathId) -> String {
+        let mut chain = vec![];
+        let mut at = id;
+        while let Some(&(parent, seg)) = self.nodes.get(at as usize) {
+            chain.push(seg);
+            if matches!(seg, Seg::Root(_)) {
+                break;
+            }
+            at = parent;
+        }
+        let mut out = String::new();
+        for seg in chain.iter().rev() {
+            match seg {
+                Seg::Root(name) | Seg::Suffix(name) => out.push_str(name),
+                Seg::Field(name) => {
+                    out.push('.');
+                    out.push_str(name);
+                }
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+                Seg::Subsection(name) => {
+                    out.push('/');
+                    out.push_str(name);
+                }
+            }
+        }
+        out
+    }
+}
+
 /// What a walk of the destination found.
 #[derive(Debug, Default)]
-pub struct Reach {
+pub struct Reach<'v> {
     /// Bases of the live allocations reachable from the root.
     pub reachable: BTreeSet<Addr>,
     /// Every declared pointer slot, by its address.
     pub slots: BTreeMap<Addr, Slot>,
     /// Declared pointers into freed memory: (path, value).
-    pub dangling: Vec<(String, Addr)>,
+    pub dangling: Vec<(PathId, Addr)>,
+    pub paths: Paths<'v>,
+}
+
+impl Reach<'_> {
+    /// The text of a path of this walk, `dev.arr[2]`.
+    pub fn path(&self, id: PathId) -> String {
+        self.paths.render(id)
+    }
 }
 
 /// Walks the object at `opaque` as `vmsd` describes it.
-pub fn reach(d: Dialect, vmsd: &Vmsd, heap: &Heap, opaque: Addr) -> Reach {
+pub fn reach<'v>(d: Dialect, vmsd: &'v Vmsd, heap: &Heap, opaque: Addr) -> Reach<'v> {
     let mut w = Walker {
         d,
         heap,
         out: Reach::default(),
         budget: WALK_BUDGET,
     };
-    w.mark(opaque, &vmsd.name);
-    w.vmsd(vmsd, opaque, &vmsd.name);
+    let root = w.out.paths.push(0, Seg::Root(&vmsd.name));
+    w.mark(opaque, root);
+    w.vmsd(vmsd, opaque, root);
     w.out
 }
 
-struct Walker<'h> {
+struct Walker<'h, 'v> {
     d: Dialect,
     heap: &'h Heap,
-    out: Reach,
+    out: Reach<'v>,
     budget: u64,
 }
 
-impl Walker<'_> {
+impl<'v> Walker<'_, 'v> {
     /// Records `value` as reachable; false if it points at nothing live.
-    fn mark(&mut self, value: Addr, path: &str) -> bool {
+    fn mark(&mut self, value: Addr, path: PathId) -> bool {
         if value == 0 {
             return false;
         }
         match self.heap.allocation_at(value) {
             Some(a) if a.freed => {
-                self.out.dangling.push((path.to_string(), value));
+                self.out.dangling.push((path, value));
                 false
             }
             Some(a) => {
@@ -92,33 +162,28 @@ impl Walker<'_> {
         }
     }
 
-    fn slot(&mut self, at: Addr, path: &str, flags: u32) -> Option<Addr> {
+    fn slot(&mut self, at: Addr, path: PathId, flags: u32) -> Option<Addr> {
         let value = self.heap.read_ptr(at).ok()?;
-        self.out.slots.insert(
-            at,
-            Slot {
-                value,
-                path: path.to_string(),
-                flags,
-            },
-        );
+        self.out.slots.insert(at, Slot { value, path, flags });
         self.mark(value, path).then_some(value)
     }
 
-    fn vmsd(&mut self, vmsd: &Vmsd, opaque: Addr, path: &str) {
+    fn vmsd(&mut self, vmsd: &'v Vmsd, opaque: Addr, path: PathId) {
         for field in &vmsd.fields {
-            self.field(field, opaque, &format!("{path}.{}", field.name));
+            let fpath = self.out.paths.push(path, Seg::Field(&field.name));
+            self.field(field, opaque, fpath);
         }
         for sub in &vmsd.subsections {
-            let spath = match sub.name.strip_prefix(vmsd.name.as_str()) {
-                Some(rest) if rest.starts_with('/') => format!("{path}{rest}"),
-                _ => format!("{path}/{}", sub.name),
+            let seg = match sub.name.strip_prefix(vmsd.name.as_str()) {
+                Some(rest) if rest.starts_with('/') => Seg::Suffix(rest),
+                _ => Seg::Subsection(&sub.name),
             };
-            self.vmsd(sub, opaque, &spath);
+            let spath = self.out.paths.push(path, seg);
+            self.vmsd(sub, opaque, spath);
         }
     }
 
-    fn field(&mut self, field: &Field, opaque: Addr, fpath: &str) {
+    fn field(&mut self, field: &'v Field, opaque: Addr, fpath: PathId) {
         let d = self.d;
         let slot = opaque.wrapping_add(field.offset);
         let mut base = slot;
@@ -164,17 +229,18 @@ impl Walker<'_> {
                 return;
             }
             self.budget -= 1;
-            let epath = format!("{fpath}[{i}]");
             let at = element_addr(base, size, i);
             if aop {
                 if self.heap.read_ptr(at).is_err() {
                     return; // past the table: the count no longer matches it
                 }
-                if let (Some(elem), Some(v)) = (self.slot(at, &epath, field.flags), nested) {
-                    self.vmsd(v, elem, &epath);
+                let epath = self.out.paths.push(fpath, Seg::Index(i));
+                if let (Some(elem), Some(v)) = (self.slot(at, epath, field.flags), nested) {
+                    self.vmsd(v, elem, epath);
                 }
             } else if let Some(v) = nested {
-                self.vmsd(v, at, &epath);
+                let epath = self.out.paths.push(fpath, Seg::Index(i));
+                self.vmsd(v, at, epath);
             }
         }
     }
@@ -427,7 +493,7 @@ pub fn check(
                         .is_some_and(|b| b.base == a.base)
                 });
                 let (slot_path, cause) = match held {
-                    Some((at, s)) => (s.path.clone(), slot_cause(*at)),
+                    Some((at, s)) => (r0.path(s.path), slot_cause(*at)),
                     None => (String::new(), Cause::Unattributed),
                 };
                 report.violations.push(Violation::Overwritten {
@@ -440,7 +506,8 @@ pub fn check(
             _ => {}
         }
     }
-    for (path, addr) in r1.dangling {
+    for &(path, addr) in &r1.dangling {
+        let path = r1.path(path);
         report.violations.push(Violation::Dangling { path, addr });
     }
     // Frees the heap refused during this load: the ledger records them even

@@ -90,6 +90,16 @@ impl Built {
     pub fn reference_save(&self) -> Result<(Vec<u8>, Vec<Span>), Error> {
         reference::save_state_annotated(self.d, &self.src.vmsd, &self.src.heap, self.src.opaque)
     }
+
+    /// The reference model's save, bytes only (no spans to render).
+    pub fn reference_bytes(&self) -> Result<Vec<u8>, Error> {
+        reference::save_state(self.d, &self.src.vmsd, &self.src.heap, self.src.opaque)
+    }
+
+    /// The spans of the reference save, for a failure report.
+    fn spans(&self) -> Vec<Span> {
+        self.reference_save().map(|(_, s)| s).unwrap_or_default()
+    }
 }
 
 fn built(property: &'static str, case: &GenCase, d: Dialect) -> Result<Built, Failure> {
@@ -174,8 +184,8 @@ pub fn save_agrees_on(b: &Built, engines: &[&dyn Engine]) -> Result<(), String> 
                 if let (Ok(x), Ok(y)) = (&runs[i], &runs[j])
                     && x != y
                 {
-                    let spans = b.reference_save().map(|(_, s)| s).unwrap_or_default();
-                    return Err(format!("{names}: bytes differ\n{}", hex_diff(x, y, &spans)));
+                    let diff = hex_diff(x, y, &b.spans());
+                    return Err(format!("{names}: bytes differ\n{diff}"));
                 }
             }
         }
@@ -267,10 +277,7 @@ pub fn load_agrees_with(
 ) -> Result<(), Failure> {
     const P: &str = "load: engines agree";
     let b = built(P, case, case.dialect)?;
-    let saved = match b.reference_save() {
-        Ok((bytes, _)) => bytes,
-        Err(_) => vec![],
-    };
+    let saved = b.reference_bytes().unwrap_or_default();
     let stream = mutation.apply(&stream_of(&saved));
     load_agrees_on(&b, &stream, engines)
         .map_err(|r| fail(P, case, format!("mutation {mutation:?}\n{r}")))
@@ -348,11 +355,9 @@ pub fn round_trip_with(case: &GenCase, engines: &[&dyn Engine]) -> Result<(), Fa
 }
 
 fn round_trip_on(b: &Built, e: &dyn Engine) -> Result<(), String> {
-    let reference = b.reference_save();
-    if !e.exact() && reference.is_err() {
+    if !e.exact() && b.reference_bytes().is_err() {
         return Ok(()); // nothing to round-trip; the save property compares the error
     }
-    let spans = reference.map(|(_, s)| s).unwrap_or_default();
     let saved = match e.save(b.d, b.vmsd(), &b.src.heap, b.src.opaque) {
         Ok(bytes) => bytes,
         Err(f) if e.exact() => return Err(format!("save failed: {f}")),
@@ -371,7 +376,12 @@ fn round_trip_on(b: &Built, e: &dyn Engine) -> Result<(), String> {
     ) {
         Ok(n) => n,
         Err(f) if f.class() == Class::Poisoned => return Ok(()),
-        Err(f) => return Err(format!("load failed: {f}\n{}", annotate(&stream, &spans))),
+        Err(f) => {
+            return Err(format!(
+                "load failed: {f}\n{}",
+                annotate(&stream, &b.spans())
+            ));
+        }
     };
     if consumed != saved.len() {
         return Err(format!("load consumed {consumed} of {} bytes", saved.len()));
@@ -387,7 +397,7 @@ fn round_trip_on(b: &Built, e: &dyn Engine) -> Result<(), String> {
         return Err(format!(
             "loaded state differs (left: source, right: loaded):\n{}\nstream:\n{}",
             text_diff(&w, &g),
-            annotate(&saved, &spans)
+            annotate(&saved, &b.spans())
         ));
     }
     Ok(())
@@ -422,18 +432,13 @@ pub fn dynamic_wire_agrees(case: &GenCase) -> Option<Result<(), Failure>> {
     if rest.is_empty() {
         return None;
     }
-    let a = first.reference_save();
+    let a = first.reference_bytes();
     for other in rest {
-        let mismatch = match (&a, other.reference_save()) {
-            (Ok((wa, spans)), Ok((wc, _))) if *wa != wc => Some(hex_diff(wa, &wc, spans)),
+        let mismatch = match (&a, other.reference_bytes()) {
+            (Ok(wa), Ok(wc)) if *wa != wc => Some(hex_diff(wa, &wc, &first.spans())),
             (Ok(_), Ok(_)) => None,
             (Err(ea), Err(ec)) if *ea == ec => None,
-            (ra, rc) => Some(format!(
-                "{:?}\n{}: {:?}",
-                ra.as_ref().map(|r| &r.0),
-                other.d,
-                rc.map(|r| r.0)
-            )),
+            (ra, rc) => Some(format!("{ra:?}\n{}: {rc:?}", other.d)),
         };
         if let Some(diff) = mismatch {
             return Some(Err(fail(
@@ -451,57 +456,64 @@ pub fn dynamic_wire_agrees(case: &GenCase) -> Option<Result<(), Failure>> {
 /// 0x31 before each non-NULL element. `None` when the device cannot be
 /// described in both.
 pub fn markers_differ_exactly(case: &GenCase) -> Option<Result<(), Failure>> {
+    const P: &str = "nullptr bytes = ptr-marker bytes without the 0x31 markers";
+    let non_null = count_dynamic_elements(case);
     let mut ran = false;
     for old_d in nullptr_dialects() {
         let old = Built::from_file(&port_to(&case.file, old_d), old_d).ok()?;
+        let wo = match old.reference_bytes() {
+            Ok(bytes) => bytes,
+            Err(e) => return Some(Err(fail(P, case, format!("{old_d} save: {e}")))),
+        };
         for new_d in dynamic_dialects() {
             let Ok(new) = Built::new(case, new_d) else {
                 continue;
             };
             ran = true;
-            if let Err(f) = markers_differ_between(case, &old, &new) {
-                return Some(Err(f));
+            let verdict = new
+                .reference_save()
+                .map_err(|e| format!("{new_d} save: {e}"))
+                .and_then(|(wn, spans)| markers_differ_between(&wn, &spans, &wo, non_null))
+                .map_err(|r| fail(P, case, format!("{new_d} vs {old_d}: {r}")));
+            if verdict.is_err() {
+                return Some(verdict);
             }
         }
     }
     ran.then_some(Ok(()))
 }
 
-fn markers_differ_between(case: &GenCase, old: &Built, new: &Built) -> Result<(), Failure> {
-    const P: &str = "nullptr bytes = ptr-marker bytes without the 0x31 markers";
-    {
-        let (wn, spans) = new
-            .reference_save()
-            .map_err(|e| fail(P, case, format!("{} save: {e}", new.d)))?;
-        let wo = old
-            .reference_save()
-            .map_err(|e| fail(P, case, format!("{} save: {e}", old.d)))?
-            .0;
-        let dynamic_valid: Vec<&Span> = spans
-            .iter()
-            .filter(|s| s.kind == SpanKind::Marker && wn[s.start] == MARKER_VALID)
-            .collect();
-        let stripped: Vec<u8> = wn
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !dynamic_valid.iter().any(|s| s.start == *i))
-            .map(|(_, b)| *b)
-            .collect();
-        if stripped != wo {
-            let diff = hex_diff(&stripped, &wo, &[]);
-            return Err(fail(P, case, format!("{} vs {}:\n{diff}", new.d, old.d)));
+/// `wn` (a ptr-marker save, with its spans) is `wo` (the nullptr save of
+/// the same device) plus one 0x31 marker per non-NULL element.
+fn markers_differ_between(
+    wn: &[u8],
+    spans: &[Span],
+    wo: &[u8],
+    non_null: usize,
+) -> Result<(), String> {
+    let mut valid = spans
+        .iter()
+        .filter(|s| s.kind == SpanKind::Marker && wn[s.start] == MARKER_VALID)
+        .map(|s| s.start)
+        .peekable();
+    let mut markers = 0;
+    let mut stripped = Vec::with_capacity(wn.len());
+    for (i, &b) in wn.iter().enumerate() {
+        if valid.next_if_eq(&i).is_some() {
+            markers += 1;
+        } else {
+            stripped.push(b);
         }
-        let non_null = count_dynamic_elements(case);
-        if dynamic_valid.len() != non_null {
-            let r = format!(
-                "{}: {} 0x31 markers for {non_null} non-NULL elements",
-                new.d,
-                dynamic_valid.len()
-            );
-            return Err(fail(P, case, r));
-        }
-        Ok(())
     }
+    if stripped != wo {
+        return Err(format!("\n{}", hex_diff(&stripped, wo, &[])));
+    }
+    if markers != non_null {
+        return Err(format!(
+            "{markers} 0x31 markers for {non_null} non-NULL elements"
+        ));
+    }
+    Ok(())
 }
 
 /// Non-NULL elements of the AUTO_ALLOC arrays in the source state,

@@ -77,7 +77,7 @@ pub fn save_state_with(
     opaque: Addr,
     limits: &Limits,
 ) -> Result<Vec<u8>, Error> {
-    save::save_state(d, vmsd, heap, opaque, limits).map(|(bytes, _)| bytes)
+    save::save_state(d, vmsd, heap, opaque, limits, false).map(|(bytes, _)| bytes)
 }
 
 /// [`save_state`], also saying what each run of bytes is (offset, field
@@ -88,7 +88,7 @@ pub fn save_state_annotated(
     heap: &Heap,
     opaque: Addr,
 ) -> Result<(Vec<u8>, Vec<Span>), Error> {
-    save::save_state(d, vmsd, heap, opaque, &Limits::default())
+    save::save_state(d, vmsd, heap, opaque, &Limits::default(), true)
 }
 
 /// `vmstate_load_state(f, vmsd, opaque, version_id)` on `stream`, then the

@@ -11,13 +11,14 @@ use crate::qemu_file::QemuFileOut;
 use crate::vmsd::{Field, Vmsd};
 
 /// `vmstate_save_state`: saves the object at `opaque` with `vmsd`'s own
-/// version; also returns what each run of bytes is.
+/// version; with `annotate`, also returns what each run of bytes is.
 pub fn save_state(
     d: Dialect,
     vmsd: &Vmsd,
     heap: &Heap,
     opaque: Addr,
     limits: &Limits,
+    annotate: bool,
 ) -> Result<(Vec<u8>, Vec<Span>), Error> {
     let mut saver = Saver {
         d,
@@ -26,6 +27,7 @@ pub fn save_state(
         max_elements: limits.max_elements,
         elements: 0,
         spans: Vec::new(),
+        annotate,
     };
     saver.save_vmsd(vmsd, opaque, vmsd.version_id, &vmsd.name)?;
     Ok((saver.f.buf, saver.spans))
@@ -57,10 +59,15 @@ struct Saver<'h> {
     max_elements: u64,
     elements: u64,
     spans: Vec<Span>,
+    /// Whether to record `spans` (they cost a path string per element).
+    annotate: bool,
 }
 
 impl Saver<'_> {
     fn span(&mut self, start: usize, path: &str, kind: SpanKind) {
+        if !self.annotate {
+            return;
+        }
         let end = self.f.pos();
         let path = path.to_string();
         self.spans.push(Span {

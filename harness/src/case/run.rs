@@ -110,7 +110,14 @@ pub fn prepare(
     let opaque = heap
         .alloc_prepared(vec![0; size as usize])
         .map_err(|e| e.to_string())?;
-    value::write(&mut heap, types, &ty, opaque, state, &vmsd.name)?;
+    value::write(
+        &mut heap,
+        types,
+        &ty,
+        opaque,
+        state,
+        &value::Path::Root(&vmsd.name),
+    )?;
     Ok(Prepared {
         vmsd,
         heap,

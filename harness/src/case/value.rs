@@ -10,7 +10,27 @@
 
 use super::ctype::{CType, Types};
 use serde_json::{Map, Value, json};
+use std::fmt;
 use vmstate_reference::{Addr, Heap};
+
+/// Where a value sits in the state, as a chain on the stack; rendered
+/// (`dev.arr[3].a`) only when an error names it.
+#[derive(Clone, Copy)]
+pub enum Path<'a> {
+    Root(&'a str),
+    Member(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root(name) => f.write_str(name),
+            Path::Member(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
+        }
+    }
+}
 
 /// Writes `v` as a `ty` at `addr`, allocating pointees as prepared memory.
 pub fn write(
@@ -19,7 +39,7 @@ pub fn write(
     ty: &CType,
     addr: Addr,
     v: &Value,
-    path: &str,
+    path: &Path,
 ) -> Result<(), String> {
     let mem = |e: vmstate_reference::HeapError| format!("{path}: {e}");
     match ty {
@@ -55,14 +75,8 @@ pub fn write(
             }
             let stride = types.size_of(elem)?;
             for (i, item) in items.iter().enumerate() {
-                write(
-                    heap,
-                    types,
-                    elem,
-                    addr + stride * i as u64,
-                    item,
-                    &format!("{path}[{i}]"),
-                )?;
+                let at = addr + stride * i as u64;
+                write(heap, types, elem, at, item, &Path::Index(path, i))?;
             }
             Ok(())
         }
@@ -75,14 +89,8 @@ pub fn write(
                 let m = layout
                     .member(key)
                     .ok_or_else(|| format!("{path}: {name} has no member {key}"))?;
-                write(
-                    heap,
-                    types,
-                    &m.ty,
-                    addr + m.offset,
-                    item,
-                    &format!("{path}.{key}"),
-                )?;
+                let at = addr + m.offset;
+                write(heap, types, &m.ty, at, item, &Path::Member(path, key))?;
             }
             Ok(())
         }
@@ -103,34 +111,32 @@ fn alloc_pointee(
     types: &Types,
     pointee: &CType,
     v: &Value,
-    path: &str,
+    path: &Path,
 ) -> Result<Addr, String> {
     let size = types.size_of(pointee)?;
-    let items: Vec<Value> = match (v, pointee) {
-        (Value::String(s), CType::Int { width: 1, .. }) => parse_hex(s)
-            .map_err(|e| format!("{path}: {e}"))?
-            .into_iter()
-            .map(Value::from)
-            .collect(),
-        (Value::Array(a), t) if t.array_elem().is_none() => a.clone(),
-        _ => vec![v.clone()],
+    let alloc = |heap: &mut Heap, n: usize| {
+        let total = size
+            .checked_mul(n as u64)
+            .filter(|&t| t <= 1 << 30)
+            .ok_or("pointee too large")?;
+        heap.alloc_prepared(vec![0; total as usize])
+            .map_err(|e| format!("{path}: {e}"))
     };
-    let total = size
-        .checked_mul(items.len() as u64)
-        .filter(|&t| t <= 1 << 30)
-        .ok_or("pointee too large")?;
-    let base = heap
-        .alloc_prepared(vec![0; total as usize])
-        .map_err(|e| format!("{path}: {e}"))?;
+    let items: &[Value] = match (v, pointee) {
+        (Value::String(s), CType::Int { width: 1, .. }) => {
+            let bytes = parse_hex(s).map_err(|e| format!("{path}: {e}"))?;
+            let base = alloc(heap, bytes.len())?;
+            heap.write(base, &bytes)
+                .map_err(|e| format!("{path}: {e}"))?;
+            return Ok(base);
+        }
+        (Value::Array(a), t) if t.array_elem().is_none() => a,
+        _ => std::slice::from_ref(v),
+    };
+    let base = alloc(heap, items.len())?;
     for (i, item) in items.iter().enumerate() {
-        write(
-            heap,
-            types,
-            pointee,
-            base + size * i as u64,
-            item,
-            &format!("{path}[{i}]"),
-        )?;
+        let at = base + size * i as u64;
+        write(heap, types, pointee, at, item, &Path::Index(path, i))?;
     }
     Ok(base)
 }
@@ -324,7 +330,7 @@ mod tests {
             .alloc_prepared(vec![0; types.get("P").unwrap().size as usize])
             .unwrap();
         let ty = CType::Struct("P".into());
-        write(&mut heap, &types, &ty, p, &state, "p").unwrap();
+        write(&mut heap, &types, &ty, p, &state, &Path::Root("p")).unwrap();
         assert_eq!(read(&heap, &types, &ty, p, Some(&state)).unwrap(), state);
         assert_eq!(
             zeroed(&json!({"a": [1, null], "h": "0102"})),
