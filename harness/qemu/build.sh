@@ -4,6 +4,7 @@
 #
 #   build.sh [--version 10.0.2|10.2.2] [--src DIR] [--sanitize]
 #   build.sh --deb 11.1.3 [--binary PATH]
+#   build.sh --version 10.0.2|10.2.2 --fetch-only   # only the sources; prints their path
 #
 # Source flavour (--version/--src): QEMU's migration + io + qemuutil built
 # from source, linked as test-vmstate is, with driver.c + proto.c.
@@ -29,14 +30,16 @@ SRC=""
 SANITIZE=0
 DEB=""
 BINARY=""
+FETCH_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --version) VERSION=$2; shift 2 ;;
     --src) SRC=$2; shift 2 ;;
     --sanitize) SANITIZE=1; shift ;;
+    --fetch-only) FETCH_ONLY=1; shift ;;
     --deb) DEB=$2; shift 2 ;;
     --binary) BINARY=$2; DEB=${DEB:-11.1.3}; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" >&2; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" >&2; exit 0 ;;
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -134,6 +137,12 @@ fetch() {   # fetch VERSION -> sets SRC
     mv "$SRC.part" "$SRC"
 }
 
+if [ -n "$VERSION" ] && [ "$FETCH_ONLY" = 1 ]; then
+    mkdir -p "$TOP"
+    fetch "$VERSION"
+    echo "$SRC"
+    exit 0
+fi
 if [ -n "$VERSION" ]; then
     mkdir -p "$TOP"
     deps
