@@ -68,8 +68,9 @@ cp harness/benches/codec.rs "$BASE_TREE/harness/benches/codec.rs"
 build "$BASE_TREE" "$BASE_DIR"
 
 # ---- measurements ---------------------------------------------------------
-# fuzz DIR SANITIZER TARGET [flags]: exec/s of one libFuzzer run on a fresh
-# corpus seeded from this tree's corpus/TARGET.
+# fuzz DIR none|asan TARGET [flags]: exec/s of one libFuzzer run on a fresh
+# corpus seeded from this tree's corpus/TARGET (0 if it stopped early: the
+# log is left in target/bench/TARGET-SAN.log).
 fuzz() {
     local dir=$1 san=$2 target=$3
     shift 3
@@ -77,8 +78,9 @@ fuzz() {
     work=$(mktemp -d)
     "$dir/fuzz-$san/$TRIPLE/release/$target" "$work" "$ROOT/corpus/$target" \
         -max_total_time="$SECS" -seed=1 -rss_limit_mb=4096 -print_final_stats=1 \
-        -artifact_prefix="$work/" "$@" 2>&1 |
-        awk '/stat::average_exec_per_sec/{print $2}'
+        -artifact_prefix="$work/" "$@" >"$OUT/$target-$san.log" 2>&1 || true
+    awk '/stat::average_exec_per_sec/{print $2; found = 1} END {if (!found) print 0}' \
+        "$OUT/$target-$san.log"
     rm -rf "$work"
 }
 
@@ -131,7 +133,7 @@ echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores; this tree ($(git rev-pars
 echo
 row figure "baseline ($BASE)" "now" "now / baseline" target
 row --- --- --- --- ---
-for spec in "load none 10,000" "load address 2,000" "differential none 5,000" "stream none 20,000"; do
+for spec in "load none 10,000" "load asan 2,000" "differential none 5,000" "stream none 20,000"; do
     set -- $spec
     b=$(fuzz "$BASE_DIR" "$2" "$1" -max_len=512)
     n=$(fuzz "$NOW_DIR" "$2" "$1" -max_len=512)
