@@ -140,7 +140,7 @@ fetch() {   # fetch VERSION -> sets SRC
 if [ -n "$VERSION" ] && [ "$FETCH_ONLY" = 1 ]; then
     mkdir -p "$TOP"
     fetch "$VERSION"
-    echo "$SRC"
+    echo "$SRC" >&3
     exit 0
 fi
 if [ -n "$VERSION" ]; then

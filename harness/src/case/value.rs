@@ -33,6 +33,9 @@ impl fmt::Display for Path<'_> {
 }
 
 /// Writes `v` as a `ty` at `addr`, allocating pointees as prepared memory.
+/// Members `v` leaves out keep their bytes. The object is assembled as one
+/// image and written once; pointees are allocated in the order the members
+/// come, so the addresses are those of writing member by member.
 pub fn write(
     heap: &mut Heap,
     types: &Types,
@@ -41,7 +44,34 @@ pub fn write(
     v: &Value,
     path: &Path,
 ) -> Result<(), String> {
-    let mem = |e: vmstate_reference::HeapError| format!("{path}: {e}");
+    let size = types.size_of(ty)?;
+    let mut image = heap
+        .read(addr, size)
+        .map_err(|e| format!("{path}: {e}"))?
+        .to_vec();
+    fill(heap, types, ty, &mut image, v, path)?;
+    heap.write(addr, &image).map_err(|e| format!("{path}: {e}"))
+}
+
+/// Fills `image`, the bytes of one `ty`, with `v`.
+fn fill(
+    heap: &mut Heap,
+    types: &Types,
+    ty: &CType,
+    image: &mut [u8],
+    v: &Value,
+    path: &Path,
+) -> Result<(), String> {
+    let mut put = |bytes: &[u8]| match image.get_mut(..bytes.len()) {
+        Some(dst) => {
+            dst.copy_from_slice(bytes);
+            Ok(())
+        }
+        None => Err(format!(
+            "{path}: {} bytes do not fit the object",
+            bytes.len()
+        )),
+    };
     match ty {
         CType::Bool => {
             let b = match v {
@@ -51,13 +81,12 @@ pub fn write(
                 }
                 _ => return Err(format!("{path}: expected bool, got {v}")),
             };
-            heap.write(addr, &[b]).map_err(mem)
+            put(&[b])
         }
         CType::Int { width, signed } => {
             let raw = int_bits(v, *width, *signed)
                 .ok_or_else(|| format!("{path}: {v} is not a {}", type_name(ty)))?;
-            heap.write(addr, &raw.to_le_bytes()[..*width as usize])
-                .map_err(mem)
+            put(&raw.to_le_bytes()[..*width as usize])
         }
         CType::Array(elem, n) => {
             if let (Value::String(s), CType::Int { width: 1, .. }) = (v, elem.as_ref()) {
@@ -65,7 +94,7 @@ pub fn write(
                 if bytes.len() as u64 > *n {
                     return Err(format!("{path}: {} bytes for a [{n}] array", bytes.len()));
                 }
-                return heap.write(addr, &bytes).map_err(mem);
+                return put(&bytes);
             }
             let items = v
                 .as_array()
@@ -73,10 +102,10 @@ pub fn write(
             if items.len() as u64 > *n {
                 return Err(format!("{path}: {} values for a [{n}] array", items.len()));
             }
-            let stride = types.size_of(elem)?;
+            let stride = types.size_of(elem)? as usize;
             for (i, item) in items.iter().enumerate() {
-                let at = addr + stride * i as u64;
-                write(heap, types, elem, at, item, &Path::Index(path, i))?;
+                let at = member(image, stride * i, stride, path)?;
+                fill(heap, types, elem, at, item, &Path::Index(path, i))?;
             }
             Ok(())
         }
@@ -89,8 +118,9 @@ pub fn write(
                 let m = layout
                     .member(key)
                     .ok_or_else(|| format!("{path}: {name} has no member {key}"))?;
-                let at = addr + m.offset;
-                write(heap, types, &m.ty, at, item, &Path::Member(path, key))?;
+                let size = types.size_of(&m.ty)? as usize;
+                let at = member(image, m.offset as usize, size, path)?;
+                fill(heap, types, &m.ty, at, item, &Path::Member(path, key))?;
             }
             Ok(())
         }
@@ -99,9 +129,21 @@ pub fn write(
                 Value::Null => 0,
                 _ => alloc_pointee(heap, types, pointee, v, path)?,
             };
-            heap.write_ptr(addr, target).map_err(mem)
+            put(&target.to_le_bytes())
         }
     }
+}
+
+/// The `len` bytes at `offset` of an object's image.
+fn member<'i>(
+    image: &'i mut [u8],
+    offset: usize,
+    len: usize,
+    path: &Path,
+) -> Result<&'i mut [u8], String> {
+    let end = offset.checked_add(len);
+    end.and_then(|end| image.get_mut(offset..end))
+        .ok_or_else(|| format!("{path}: member outside its object"))
 }
 
 /// Allocates one pointee, or an array of them when `v` is an array (or a
@@ -133,11 +175,16 @@ fn alloc_pointee(
         (Value::Array(a), t) if t.array_elem().is_none() => a,
         _ => std::slice::from_ref(v),
     };
+    // The allocation comes first (its address is below its pointees'),
+    // then its image is filled and written once.
     let base = alloc(heap, items.len())?;
+    let mut image = vec![0; size as usize * items.len()];
     for (i, item) in items.iter().enumerate() {
-        let at = base + size * i as u64;
-        write(heap, types, pointee, at, item, &Path::Index(path, i))?;
+        let at = member(&mut image, size as usize * i, size as usize, path)?;
+        fill(heap, types, pointee, at, item, &Path::Index(path, i))?;
     }
+    heap.write(base, &image)
+        .map_err(|e| format!("{path}: {e}"))?;
     Ok(base)
 }
 
