@@ -18,7 +18,8 @@ leak)
     ;;
 codec-load)
     exec cargo mutants --file harness/src/codec/load.rs --file harness/src/codec/strict.rs "$@" -- \
-        --test vectors --test properties --test leaks --test strict_cap --test oracle_selftest
+        --test vectors --test properties --test leaks --test strict_cap --test strict_load \
+        --test oracle_selftest
     ;;
 reference-load)
     # The model's semantics are tested from harness (vectors, properties).
