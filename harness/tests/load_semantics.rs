@@ -1,0 +1,99 @@
+//! Load behaviour that the case files in corpus/vectors cannot state
+//! (they run with the default limits), checked on both codecs: the
+//! reference model (`vmstate_reference::load_state_with`) and the
+//! optimized one (`Compiled::load`). Every expected value is worked out by
+//! hand from the description and the stream, never taken from a codec.
+
+use vmstate_harness::case::{ctype::Types, run::prepare, spec::CaseFile};
+use vmstate_harness::codec::Compiled;
+use vmstate_reference::{Dialect, Error, ErrorKind, Heap, Limits, Vmsd};
+
+/// A prepared destination: VMSD, heap, opaque.
+fn dest(json: &str, d: Dialect) -> (Vmsd, Heap, u64) {
+    let file: CaseFile = serde_json::from_str(json).unwrap();
+    let types = Types::new(&file.structs).unwrap();
+    let spec = &file.cases[0];
+    let p = prepare(&file, &types, spec, d, spec.dest.as_ref().unwrap()).unwrap();
+    (p.vmsd, p.heap, p.opaque)
+}
+
+/// Loads `stream` with `limits` on both codecs; returns both results and
+/// heaps (reference first).
+fn both(
+    json: &str,
+    d: Dialect,
+    stream: &[u8],
+    limits: Limits,
+) -> [(Result<usize, Error>, Heap, u64); 2] {
+    let (vmsd, heap, o) = dest(json, d);
+    let mut h1 = heap.clone();
+    let r1 = vmstate_reference::load_state_with(d, &vmsd, &mut h1, o, 1, stream, &limits);
+    let mut h2 = heap;
+    let r2 = Compiled::with_limits(d, &vmsd, limits).load(&mut h2, o, 1, stream);
+    [(r1, h1, o), (r2, h2, o)]
+}
+
+fn limits(max_elements: u64) -> Limits {
+    Limits {
+        max_elements,
+        ..Limits::default()
+    }
+}
+
+/// `a`: 3 uint32 (ARRAY), then `s`: one struct of two uint32. The load
+/// visits 3 + 1 + 2 = 6 elements: a[0..3], s, s.x, s.y.
+const SIX_ELEMENTS: &str = r#"{
+  "source": "element limit",
+  "structs": {"S": "uint32_t x; uint32_t y;", "T": "uint32_t a[3]; S s;"},
+  "vmsds": [
+    {"name": "s", "struct": "S", "fields": [{"member": "x", "info": "uint32"}, {"member": "y", "info": "uint32"}]},
+    {"name": "t", "struct": "T", "fields": [
+      {"member": "a", "info": "uint32", "flags": "ARRAY"},
+      {"member": "s", "vmsd": "s", "flags": "STRUCT"}]}
+  ],
+  "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {}}]
+}"#;
+
+/// a = 1 2 3, s = {4, 5}, then `QEMU_VM_EOF`: 20 bytes of payload.
+const SIX_STREAM: &[u8] = &[
+    0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0,
+];
+
+/// `Limits::max_elements` counts every element visited, across fields and
+/// nesting: a limit of 6 lets the 6-element load through, 5 stops it at
+/// the sixth element (s.y, offset 16), 2 at the third (a[2], offset 8).
+#[test]
+fn the_element_limit_counts_every_element_and_stops_at_the_first_past_it() {
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(SIX_ELEMENTS, d, SIX_STREAM, limits(6))
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(20), "{d} codec {i}");
+            assert_eq!(
+                heap.read(o, 20).unwrap()[..4],
+                [1, 0, 0, 0],
+                "{d} codec {i}"
+            );
+            assert_eq!(heap.read_uint(o + 16, 4).unwrap(), 5, "{d} codec {i}");
+        }
+        for (max, offset, path) in [(5, 16, "t.s.y"), (2, 8, "t.a[2]"), (0, 0, "t.a[0]")] {
+            for (i, (r, _, _)) in both(SIX_ELEMENTS, d, SIX_STREAM, limits(max))
+                .into_iter()
+                .enumerate()
+            {
+                let e = r.unwrap_err();
+                assert_eq!(
+                    e.kind,
+                    ErrorKind::ElementLimit(max),
+                    "{d} codec {i} max {max}"
+                );
+                assert_eq!(
+                    (e.offset, e.path.as_str()),
+                    (offset, path),
+                    "{d} codec {i} max {max}"
+                );
+            }
+        }
+    }
+}
