@@ -144,3 +144,93 @@ fn failed_strict_load_over_odd_slots_restores_them() {
         }
     }
 }
+
+/// len = 5, a = 0a..0e, b = 1a..1e, then `QEMU_VM_EOF` (14 bytes of payload).
+const STREAM5: &[u8] = &[
+    0, 0, 0, 5, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x00,
+];
+
+/// Both slots hold live 5-byte buffers and the stream wants 5 bytes each:
+/// strict mode loads into the old buffers (no allocation, no free, the
+/// pointers stay).
+#[test]
+fn strict_alloc_reuses_a_live_buffer_of_the_exact_size() {
+    for d in Dialect::ALL {
+        let (vmsd, mut heap, o) = dest(d);
+        let old_a = heap.read_ptr(o + SLOT_A).unwrap();
+        let old_b = heap.read_ptr(o + SLOT_B).unwrap();
+        let (live, count) = (heap.live_bytes(), heap.allocations().count());
+        let r = Compiled::new(d, &vmsd).load_strict(&mut heap, o, 1, STREAM5);
+        assert_eq!(r, Ok(14), "{d}");
+        assert_eq!(heap.read_ptr(o + SLOT_A).unwrap(), old_a, "{d}");
+        assert_eq!(heap.read_ptr(o + SLOT_B).unwrap(), old_b, "{d}");
+        assert_eq!(heap.read(old_a, 5).unwrap(), [0x0a, 0x0b, 0x0c, 0x0d, 0x0e]);
+        assert_eq!(heap.read(old_b, 5).unwrap(), [0x1a, 0x1b, 0x1c, 0x1d, 0x1e]);
+        assert_eq!(heap.live_bytes(), live, "{d}");
+        assert_eq!(heap.allocations().count(), count, "{d}: allocated");
+        assert_eq!(heap.bad_frees(), &[] as &[u64], "{d}");
+
+        // Cut inside b: a's reused buffer gets its old bytes back.
+        let (vmsd, mut heap, o) = dest(d);
+        let r = Compiled::new(d, &vmsd).load_strict(&mut heap, o, 1, &STREAM5[..11]);
+        assert_eq!(r.unwrap_err().kind, ErrorKind::Eof, "{d}");
+        assert_eq!(heap.read_ptr(o + SLOT_A).unwrap(), old_a, "{d}");
+        assert_eq!(heap.read(old_a, 5).unwrap(), [0xff; 5], "{d}");
+        assert_eq!(heap.read(old_b, 5).unwrap(), [0xee; 5], "{d}");
+        assert_eq!(heap.live_bytes(), live, "{d}");
+    }
+}
+
+/// alloc-combo, `ARRAY_OF_POINTER|AUTO_ALLOC` over a non-NULL slot (the
+/// ComboAllocOverNonNull finding): QEMU allocates `field->size` = 8 bytes
+/// over it; strict mode loads into the old object when it has at least
+/// 8 bytes, else allocates and frees the old one once the load succeeded.
+const COMBO: &str = r#"{
+  "source": "strict element reuse",
+  "structs": {"S": "uint32_t a; uint16_t b;", "P": "uint8_t n; S **arr;"},
+  "vmsds": [
+    {"name": "p", "struct": "P", "fields": [
+      {"member": "n", "info": "uint8"},
+      {"member": "arr", "vmsd": "s", "count": "n", "flags": "POINTER|VARRAY|ARRAY_OF_POINTER|STRUCT|AUTO_ALLOC"}]},
+    {"name": "s", "struct": "S", "fields": [
+      {"member": "a", "info": "uint32"}, {"member": "b", "info": "uint16"}]}
+  ],
+  "cases": [
+    {"name": "one element", "dialects": ["alloc-combo"], "dest": {"n": 1, "arr": [{"a": 9, "b": 9}]}}
+  ]
+}"#;
+
+/// n = 1, 0x31, a = 1, b = 2, then `QEMU_VM_EOF` (8 bytes of payload).
+const COMBO_STREAM: &[u8] = &[0x01, 0x31, 0, 0, 0, 1, 0, 2, 0x00];
+
+#[test]
+fn strict_element_reuses_an_old_object_of_at_least_field_size() {
+    let d = Dialect::AllocCombo;
+    // (size of the object in the slot, reused?)
+    for (size, reused) in [(None, true), (Some(12), true), (Some(4), false)] {
+        let file: CaseFile = serde_json::from_str(COMBO).unwrap();
+        let types = Types::new(&file.structs).unwrap();
+        let spec = &file.cases[0];
+        let p = prepare(&file, &types, spec, d, spec.dest.as_ref().unwrap()).unwrap();
+        let (vmsd, mut heap, o) = (p.vmsd, p.heap, p.opaque);
+        let table = heap.read_ptr(o + 8).unwrap();
+        if let Some(size) = size {
+            let obj = heap.alloc_prepared(vec![0x99; size]).unwrap();
+            heap.write_ptr(table, obj).unwrap();
+        }
+        let old = heap.read_ptr(table).unwrap();
+        let r = Compiled::new(d, &vmsd).load_strict(&mut heap, o, 1, COMBO_STREAM);
+        assert_eq!(r, Ok(8), "{size:?}");
+        assert_eq!(heap.bad_frees(), &[] as &[u64], "{size:?}");
+        let new = heap.read_ptr(table).unwrap();
+        assert_eq!(new == old, reused, "{size:?}");
+        assert_eq!(heap.read(new, 6).unwrap(), [1, 0, 0, 0, 2, 0], "{size:?}");
+        assert_eq!(is_live(&heap, old), reused, "{size:?}");
+        if reused {
+            // The element (field->size = 8 bytes) is zeroed before the
+            // load, as g_malloc0(field->size) would be: bytes 6..8 are the
+            // padding after b.
+            assert_eq!(heap.read(old + 6, 2).unwrap(), [0, 0], "{size:?}");
+        }
+    }
+}
