@@ -97,3 +97,49 @@ fn the_element_limit_counts_every_element_and_stops_at_the_first_past_it() {
         }
     }
 }
+
+/// One struct field `s` of two uint32: the load visits 1 + 2 = 3 elements
+/// (s, s.x, s.y).
+const STRUCT_FIRST: &str = r#"{
+  "source": "element limit, struct first",
+  "structs": {"S": "uint32_t x; uint32_t y;", "U": "S s;"},
+  "vmsds": [
+    {"name": "s", "struct": "S", "fields": [{"member": "x", "info": "uint32"}, {"member": "y", "info": "uint32"}]},
+    {"name": "u", "struct": "U", "fields": [{"member": "s", "vmsd": "s", "flags": "STRUCT"}]}
+  ],
+  "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "u", "dest": {}}]
+}"#;
+
+/// The limit binds inside a struct that is the first thing loaded: 3
+/// passes, 2 stops at s.y (offset 4), 1 at s.x (offset 0).
+#[test]
+fn the_element_limit_binds_inside_the_first_struct() {
+    let stream = [0, 0, 0, 4, 0, 0, 0, 5, 0];
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(STRUCT_FIRST, d, &stream, limits(3))
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(8), "{d} codec {i}");
+            assert_eq!(heap.read_uint(o + 4, 4).unwrap(), 5, "{d} codec {i}");
+        }
+        for (max, offset, path) in [(2, 4, "u.s.y"), (1, 0, "u.s.x")] {
+            for (i, (r, _, _)) in both(STRUCT_FIRST, d, &stream, limits(max))
+                .into_iter()
+                .enumerate()
+            {
+                let e = r.unwrap_err();
+                assert_eq!(
+                    e.kind,
+                    ErrorKind::ElementLimit(max),
+                    "{d} codec {i} max {max}"
+                );
+                assert_eq!(
+                    (e.offset, e.path.as_str()),
+                    (offset, path),
+                    "{d} codec {i} max {max}"
+                );
+            }
+        }
+    }
+}
