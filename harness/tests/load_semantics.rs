@@ -143,3 +143,32 @@ fn the_element_limit_binds_inside_the_first_struct() {
         }
     }
 }
+
+/// `v`: 3 bools (ARRAY), then `s`: a struct of two bools.
+const BOOLS: &str = r#"{
+  "source": "bool bytes",
+  "structs": {"B": "bool a; bool b;", "T": "bool v[3]; B s;"},
+  "vmsds": [
+    {"name": "b", "struct": "B", "fields": [{"member": "a", "info": "bool"}, {"member": "b", "info": "bool"}]},
+    {"name": "t", "struct": "T", "fields": [
+      {"member": "v", "info": "bool", "flags": "ARRAY"},
+      {"member": "s", "vmsd": "b", "flags": "STRUCT"}]}
+  ],
+  "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {}}]
+}"#;
+
+/// get_bool: `*v = qemu_get_byte(f)` into a C `bool`, so any non-zero
+/// byte is stored as 1, in arrays and in nested structs alike.
+#[test]
+fn a_bool_stores_one_for_any_non_zero_byte() {
+    let stream = [0x02, 0xff, 0x00, 0x02, 0x80, 0x00];
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(BOOLS, d, &stream, Limits::default())
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(5), "{d} codec {i}");
+            assert_eq!(heap.read(o, 5).unwrap(), [1, 1, 0, 1, 1], "{d} codec {i}");
+        }
+    }
+}
