@@ -172,3 +172,31 @@ fn a_bool_stores_one_for_any_non_zero_byte() {
         }
     }
 }
+
+/// `v`: an ARRAY of 2 elements of 4 bytes (uint32_t), loaded with the
+/// 1-byte `uint8` info: the stride is the field's size (4), not the info's
+/// width, so each byte lands at the start of its element.
+const WIDE_STRIDE: &str = r#"{
+  "source": "stride is field size",
+  "structs": {"T": "uint32_t v[2];"},
+  "vmsds": [{"name": "t", "struct": "T", "fields": [{"member": "v", "info": "uint8", "flags": "ARRAY"}]}],
+  "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {}}]
+}"#;
+
+#[test]
+fn scalar_elements_are_a_field_size_apart() {
+    let stream = [0x01, 0x02, 0x00];
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(WIDE_STRIDE, d, &stream, Limits::default())
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(2), "{d} codec {i}");
+            assert_eq!(
+                heap.read(o, 8).unwrap(),
+                [1, 0, 0, 0, 2, 0, 0, 0],
+                "{d} codec {i}"
+            );
+        }
+    }
+}
