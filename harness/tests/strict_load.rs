@@ -234,3 +234,104 @@ fn strict_element_reuses_an_old_object_of_at_least_field_size() {
         }
     }
 }
+
+/// Strict mode must not refuse a well-formed load whose allocations the
+/// documented budget covers (`load_strict`: at most
+/// `alloc_ratio * input.len() + 16 KiB`, `alloc_ratio` summing, per
+/// allocating field, `field->size` for a dynamic element and `size` per
+/// element for a `VMS_ALLOC` buffer of structs). `Big` is 4096 bytes with one
+/// byte on the wire; `Empty` is 16 bytes with none.
+const BUDGET: &str = r#"{
+  "source": "strict budget",
+  "structs": {
+    "Big": "uint8_t a; uint8_t pad[4095];",
+    "Empty": "uint8_t pad[16];",
+    "D": "uint8_t n; Big **arr;",
+    "A": "uint8_t n; Big *buf;",
+    "Z": "uint8_t n; Empty *buf;"
+  },
+  "vmsds": [
+    {"name": "big", "struct": "Big", "fields": [{"member": "a", "info": "uint8"}]},
+    {"name": "empty", "struct": "Empty", "fields": []},
+    {"name": "d", "struct": "D", "fields": [
+      {"member": "n", "info": "uint8"},
+      {"member": "arr", "vmsd": "big", "count": "n", "flags": "POINTER|VARRAY|ARRAY_OF_POINTER|STRUCT|AUTO_ALLOC"}]},
+    {"name": "a", "struct": "A", "fields": [
+      {"member": "n", "info": "uint8"},
+      {"member": "buf", "vmsd": "big", "count": "n", "flags": "POINTER|VARRAY|STRUCT|ALLOC"}]},
+    {"name": "z", "struct": "Z", "fields": [
+      {"member": "n", "info": "uint8"},
+      {"member": "buf", "vmsd": "empty", "count": "n", "flags": "POINTER|VARRAY|STRUCT|ALLOC"}]}
+  ],
+  "cases": [
+    {"name": "d", "dialects": ["qemu-11.1", "alloc-combo"], "root": "d",
+     "dest": {"n": 10, "arr": [null, null, null, null, null, null, null, null, null, null]}},
+    {"name": "a", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "a",
+     "dest": {"n": 0, "buf": null}},
+    {"name": "z", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "z",
+     "dest": {"n": 0, "buf": null}}
+  ]
+}"#;
+
+fn budget_dest(case: usize, d: Dialect) -> (vmstate_reference::Vmsd, Heap, u64) {
+    let file: CaseFile = serde_json::from_str(BUDGET).unwrap();
+    let types = Types::new(&file.structs).unwrap();
+    let spec = &file.cases[case];
+    let p = prepare(&file, &types, spec, d, spec.dest.as_ref().unwrap()).unwrap();
+    (p.vmsd, p.heap, p.opaque)
+}
+
+/// 10 auto-allocated 4096-byte elements from 22 input bytes (n, then
+/// 0x31 + `a` ten times, then `QEMU_VM_EOF`): 40960 bytes, more than
+/// 22 + 16 KiB, within 4096 * 22 + 16 KiB.
+#[test]
+fn strict_budget_covers_auto_allocated_elements() {
+    let mut stream = vec![10];
+    for i in 0..10 {
+        stream.extend_from_slice(&[0x31, i]);
+    }
+    stream.push(0);
+    for d in [Dialect::Qemu11_1, Dialect::AllocCombo] {
+        let (vmsd, mut heap, o) = budget_dest(0, d);
+        let live = heap.live_bytes();
+        let r = Compiled::new(d, &vmsd).load_strict(&mut heap, o, 1, &stream);
+        assert_eq!(r, Ok(21), "{d}");
+        assert_eq!(heap.live_bytes(), live + 10 * 4096, "{d}");
+        let table = heap.read_ptr(o + 8).unwrap();
+        let last = heap.read_ptr(table + 9 * 8).unwrap();
+        assert_eq!(heap.read(last, 1).unwrap(), [9], "{d}");
+    }
+}
+
+/// A `VMS_ALLOC` buffer of 10 `Big` from 12 input bytes (n, ten `a` =
+/// 0x10.., none of them the 0x05 of a subsection the loader peeks for after
+/// each struct, `QEMU_VM_EOF`): 40960 bytes, more than 12 + 16 KiB, within
+/// 4096 * 12 + 16 KiB.
+#[test]
+fn strict_budget_covers_an_allocated_buffer_of_structs() {
+    let mut stream = vec![10];
+    stream.extend(0x10..0x1a);
+    stream.push(0);
+    for d in Dialect::ALL {
+        let (vmsd, mut heap, o) = budget_dest(1, d);
+        let live = heap.live_bytes();
+        let r = Compiled::new(d, &vmsd).load_strict(&mut heap, o, 1, &stream);
+        assert_eq!(r, Ok(11), "{d}");
+        assert_eq!(heap.live_bytes(), live + 10 * 4096, "{d}");
+        let buf = heap.read_ptr(o + 8).unwrap();
+        assert_eq!(heap.read(buf + 9 * 4096, 1).unwrap(), [0x19], "{d}");
+    }
+}
+
+/// 200 empty 16-byte structs from 2 input bytes (n = 200, `QEMU_VM_EOF`):
+/// 3200 bytes with nothing on the wire, which only the 16 KiB slack covers.
+#[test]
+fn strict_budget_slack_covers_elements_with_nothing_on_the_wire() {
+    for d in Dialect::ALL {
+        let (vmsd, mut heap, o) = budget_dest(2, d);
+        let live = heap.live_bytes();
+        let r = Compiled::new(d, &vmsd).load_strict(&mut heap, o, 1, &[200, 0]);
+        assert_eq!(r, Ok(1), "{d}");
+        assert_eq!(heap.live_bytes(), live + 200 * 16, "{d}");
+    }
+}
