@@ -157,8 +157,17 @@ const BOOLS: &str = r#"{
   "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {}}]
 }"#;
 
+/// `ar`: an array of 2 pointers to bool (`ARRAY|ARRAY_OF_POINTER`), each
+/// pointing at a prepared bool: loaded one element at a time.
+const BOOL_POINTERS: &str = r#"{
+  "source": "bool bytes through pointers",
+  "structs": {"T": "bool *ar[2];"},
+  "vmsds": [{"name": "t", "struct": "T", "fields": [{"member": "ar", "info": "bool", "flags": "ARRAY|ARRAY_OF_POINTER"}]}],
+  "cases": [{"name": "two", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {"ar": [false, false]}}]
+}"#;
+
 /// get_bool: `*v = qemu_get_byte(f)` into a C `bool`, so any non-zero
-/// byte is stored as 1, in arrays and in nested structs alike.
+/// byte is stored as 1: in arrays, in nested structs, through pointers.
 #[test]
 fn a_bool_stores_one_for_any_non_zero_byte() {
     let stream = [0x02, 0xff, 0x00, 0x02, 0x80, 0x00];
@@ -169,6 +178,16 @@ fn a_bool_stores_one_for_any_non_zero_byte() {
         {
             assert_eq!(r, Ok(5), "{d} codec {i}");
             assert_eq!(heap.read(o, 5).unwrap(), [1, 1, 0, 1, 1], "{d} codec {i}");
+        }
+        for (i, (r, heap, o)) in both(BOOL_POINTERS, d, &[0x02, 0x80, 0x00], Limits::default())
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(2), "{d} codec {i}");
+            for k in 0..2 {
+                let p = heap.read_ptr(o + 8 * k).unwrap();
+                assert_eq!(heap.read(p, 1).unwrap(), [1], "{d} codec {i} ar[{k}]");
+            }
         }
     }
 }
