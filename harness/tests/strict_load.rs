@@ -248,7 +248,8 @@ const BUDGET: &str = r#"{
     "Empty": "uint8_t pad[16];",
     "D": "uint8_t n; Big **arr;",
     "A": "uint8_t n; Big *buf;",
-    "Z": "uint8_t n; Empty *buf;"
+    "Z": "uint8_t n; Empty *buf;",
+    "T": "uint16_t n; uint8_t **tab;"
   },
   "vmsds": [
     {"name": "big", "struct": "Big", "fields": [{"member": "a", "info": "uint8"}]},
@@ -261,7 +262,10 @@ const BUDGET: &str = r#"{
       {"member": "buf", "vmsd": "big", "count": "n", "flags": "POINTER|VARRAY|STRUCT|ALLOC"}]},
     {"name": "z", "struct": "Z", "fields": [
       {"member": "n", "info": "uint8"},
-      {"member": "buf", "vmsd": "empty", "count": "n", "flags": "POINTER|VARRAY|STRUCT|ALLOC"}]}
+      {"member": "buf", "vmsd": "empty", "count": "n", "flags": "POINTER|VARRAY|STRUCT|ALLOC"}]},
+    {"name": "t", "struct": "T", "fields": [
+      {"member": "n", "info": "uint16"},
+      {"member": "tab", "info": "uint8", "count": "n", "flags": "POINTER|VARRAY|ARRAY_OF_POINTER|ALLOC"}]}
   ],
   "cases": [
     {"name": "d", "dialects": ["qemu-11.1", "alloc-combo"], "root": "d",
@@ -269,7 +273,9 @@ const BUDGET: &str = r#"{
     {"name": "a", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "a",
      "dest": {"n": 0, "buf": null}},
     {"name": "z", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "z",
-     "dest": {"n": 0, "buf": null}}
+     "dest": {"n": 0, "buf": null}},
+    {"name": "t", "dialects": ["qemu-master", "qemu-11.1"], "root": "t",
+     "dest": {"n": 0, "tab": null}}
   ]
 }"#;
 
@@ -333,5 +339,25 @@ fn strict_budget_slack_covers_elements_with_nothing_on_the_wire() {
         let r = Compiled::new(d, &vmsd).load_strict(&mut heap, o, 1, &[200, 0]);
         assert_eq!(r, Ok(1), "{d}");
         assert_eq!(heap.live_bytes(), live + 200 * 16, "{d}");
+    }
+}
+
+/// A `VMS_ALLOC` table of 3000 pointers (8 bytes each, the host pointer
+/// stride of qemu-master and qemu-11.1) to 1-byte objects, every slot
+/// NULL in the fresh table, so each element is one 0x30 marker: 24000
+/// bytes from 3003 input bytes (n = 0x0bb8, 3000 markers, `QEMU_VM_EOF`),
+/// more than 1 * 3003 + 16 KiB (the object size as the ratio), within
+/// 8 * 3003 + 16 KiB.
+#[test]
+fn strict_budget_counts_a_pointer_table_at_the_pointer_stride() {
+    let mut stream = vec![0x0b, 0xb8];
+    stream.extend(std::iter::repeat_n(0x30, 3000));
+    stream.push(0);
+    for d in [Dialect::QemuMaster, Dialect::Qemu11_1] {
+        let (vmsd, mut heap, o) = budget_dest(3, d);
+        let live = heap.live_bytes();
+        let r = Compiled::new(d, &vmsd).load_strict(&mut heap, o, 1, &stream);
+        assert_eq!(r, Ok(3002), "{d}");
+        assert_eq!(heap.live_bytes(), live + 3000 * 8, "{d}");
     }
 }
