@@ -1,0 +1,221 @@
+//! Load behaviour that the case files in corpus/vectors cannot state
+//! (they run with the default limits), checked on both codecs: the
+//! reference model (`vmstate_reference::load_state_with`) and the
+//! optimized one (`Compiled::load`). Every expected value is worked out by
+//! hand from the description and the stream, never taken from a codec.
+
+use vmstate_harness::case::{ctype::Types, run::prepare, spec::CaseFile};
+use vmstate_harness::codec::Compiled;
+use vmstate_reference::{Dialect, Error, ErrorKind, Heap, Limits, Vmsd};
+
+/// A prepared destination: VMSD, heap, opaque.
+fn dest(json: &str, d: Dialect) -> (Vmsd, Heap, u64) {
+    let file: CaseFile = serde_json::from_str(json).unwrap();
+    let types = Types::new(&file.structs).unwrap();
+    let spec = &file.cases[0];
+    let p = prepare(&file, &types, spec, d, spec.dest.as_ref().unwrap()).unwrap();
+    (p.vmsd, p.heap, p.opaque)
+}
+
+/// Loads `stream` with `limits` on both codecs; returns both results and
+/// heaps (reference first).
+fn both(
+    json: &str,
+    d: Dialect,
+    stream: &[u8],
+    limits: Limits,
+) -> [(Result<usize, Error>, Heap, u64); 2] {
+    let (vmsd, heap, o) = dest(json, d);
+    let mut h1 = heap.clone();
+    let r1 = vmstate_reference::load_state_with(d, &vmsd, &mut h1, o, 1, stream, &limits);
+    let mut h2 = heap;
+    let r2 = Compiled::with_limits(d, &vmsd, limits).load(&mut h2, o, 1, stream);
+    [(r1, h1, o), (r2, h2, o)]
+}
+
+fn limits(max_elements: u64) -> Limits {
+    Limits {
+        max_elements,
+        ..Limits::default()
+    }
+}
+
+/// `a`: 3 uint32 (ARRAY), then `s`: one struct of two uint32. The load
+/// visits 3 + 1 + 2 = 6 elements: a[0..3], s, s.x, s.y.
+const SIX_ELEMENTS: &str = r#"{
+  "source": "element limit",
+  "structs": {"S": "uint32_t x; uint32_t y;", "T": "uint32_t a[3]; S s;"},
+  "vmsds": [
+    {"name": "s", "struct": "S", "fields": [{"member": "x", "info": "uint32"}, {"member": "y", "info": "uint32"}]},
+    {"name": "t", "struct": "T", "fields": [
+      {"member": "a", "info": "uint32", "flags": "ARRAY"},
+      {"member": "s", "vmsd": "s", "flags": "STRUCT"}]}
+  ],
+  "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {}}]
+}"#;
+
+/// a = 1 2 3, s = {4, 5}, then `QEMU_VM_EOF`: 20 bytes of payload.
+const SIX_STREAM: &[u8] = &[
+    0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5, 0,
+];
+
+/// `Limits::max_elements` counts every element visited, across fields and
+/// nesting: a limit of 6 lets the 6-element load through, 5 stops it at
+/// the sixth element (s.y, offset 16), 2 at the third (a[2], offset 8).
+#[test]
+fn the_element_limit_counts_every_element_and_stops_at_the_first_past_it() {
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(SIX_ELEMENTS, d, SIX_STREAM, limits(6))
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(20), "{d} codec {i}");
+            assert_eq!(
+                heap.read(o, 20).unwrap()[..4],
+                [1, 0, 0, 0],
+                "{d} codec {i}"
+            );
+            assert_eq!(heap.read_uint(o + 16, 4).unwrap(), 5, "{d} codec {i}");
+        }
+        for (max, offset, path) in [(5, 16, "t.s.y"), (2, 8, "t.a[2]"), (0, 0, "t.a[0]")] {
+            for (i, (r, _, _)) in both(SIX_ELEMENTS, d, SIX_STREAM, limits(max))
+                .into_iter()
+                .enumerate()
+            {
+                let e = r.unwrap_err();
+                assert_eq!(
+                    e.kind,
+                    ErrorKind::ElementLimit(max),
+                    "{d} codec {i} max {max}"
+                );
+                assert_eq!(
+                    (e.offset, e.path.as_str()),
+                    (offset, path),
+                    "{d} codec {i} max {max}"
+                );
+            }
+        }
+    }
+}
+
+/// One struct field `s` of two uint32: the load visits 1 + 2 = 3 elements
+/// (s, s.x, s.y).
+const STRUCT_FIRST: &str = r#"{
+  "source": "element limit, struct first",
+  "structs": {"S": "uint32_t x; uint32_t y;", "U": "S s;"},
+  "vmsds": [
+    {"name": "s", "struct": "S", "fields": [{"member": "x", "info": "uint32"}, {"member": "y", "info": "uint32"}]},
+    {"name": "u", "struct": "U", "fields": [{"member": "s", "vmsd": "s", "flags": "STRUCT"}]}
+  ],
+  "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "u", "dest": {}}]
+}"#;
+
+/// The limit binds inside a struct that is the first thing loaded: 3
+/// passes, 2 stops at s.y (offset 4), 1 at s.x (offset 0).
+#[test]
+fn the_element_limit_binds_inside_the_first_struct() {
+    let stream = [0, 0, 0, 4, 0, 0, 0, 5, 0];
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(STRUCT_FIRST, d, &stream, limits(3))
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(8), "{d} codec {i}");
+            assert_eq!(heap.read_uint(o + 4, 4).unwrap(), 5, "{d} codec {i}");
+        }
+        for (max, offset, path) in [(2, 4, "u.s.y"), (1, 0, "u.s.x")] {
+            for (i, (r, _, _)) in both(STRUCT_FIRST, d, &stream, limits(max))
+                .into_iter()
+                .enumerate()
+            {
+                let e = r.unwrap_err();
+                assert_eq!(
+                    e.kind,
+                    ErrorKind::ElementLimit(max),
+                    "{d} codec {i} max {max}"
+                );
+                assert_eq!(
+                    (e.offset, e.path.as_str()),
+                    (offset, path),
+                    "{d} codec {i} max {max}"
+                );
+            }
+        }
+    }
+}
+
+/// `v`: 3 bools (ARRAY), then `s`: a struct of two bools.
+const BOOLS: &str = r#"{
+  "source": "bool bytes",
+  "structs": {"B": "bool a; bool b;", "T": "bool v[3]; B s;"},
+  "vmsds": [
+    {"name": "b", "struct": "B", "fields": [{"member": "a", "info": "bool"}, {"member": "b", "info": "bool"}]},
+    {"name": "t", "struct": "T", "fields": [
+      {"member": "v", "info": "bool", "flags": "ARRAY"},
+      {"member": "s", "vmsd": "b", "flags": "STRUCT"}]}
+  ],
+  "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {}}]
+}"#;
+
+/// `ar`: an array of 2 pointers to bool (`ARRAY|ARRAY_OF_POINTER`), each
+/// pointing at a prepared bool: loaded one element at a time.
+const BOOL_POINTERS: &str = r#"{
+  "source": "bool bytes through pointers",
+  "structs": {"T": "bool *ar[2];"},
+  "vmsds": [{"name": "t", "struct": "T", "fields": [{"member": "ar", "info": "bool", "flags": "ARRAY|ARRAY_OF_POINTER"}]}],
+  "cases": [{"name": "two", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {"ar": [false, false]}}]
+}"#;
+
+/// get_bool: `*v = qemu_get_byte(f)` into a C `bool`, so any non-zero
+/// byte is stored as 1: in arrays, in nested structs, through pointers.
+#[test]
+fn a_bool_stores_one_for_any_non_zero_byte() {
+    let stream = [0x02, 0xff, 0x00, 0x02, 0x80, 0x00];
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(BOOLS, d, &stream, Limits::default())
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(5), "{d} codec {i}");
+            assert_eq!(heap.read(o, 5).unwrap(), [1, 1, 0, 1, 1], "{d} codec {i}");
+        }
+        for (i, (r, heap, o)) in both(BOOL_POINTERS, d, &[0x02, 0x80, 0x00], Limits::default())
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(2), "{d} codec {i}");
+            for k in 0..2 {
+                let p = heap.read_ptr(o + 8 * k).unwrap();
+                assert_eq!(heap.read(p, 1).unwrap(), [1], "{d} codec {i} ar[{k}]");
+            }
+        }
+    }
+}
+
+/// `v`: an ARRAY of 2 elements of 4 bytes (uint32_t), loaded with the
+/// 1-byte `uint8` info: the stride is the field's size (4), not the info's
+/// width, so each byte lands at the start of its element.
+const WIDE_STRIDE: &str = r#"{
+  "source": "stride is field size",
+  "structs": {"T": "uint32_t v[2];"},
+  "vmsds": [{"name": "t", "struct": "T", "fields": [{"member": "v", "info": "uint8", "flags": "ARRAY"}]}],
+  "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {}}]
+}"#;
+
+#[test]
+fn scalar_elements_are_a_field_size_apart() {
+    let stream = [0x01, 0x02, 0x00];
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(WIDE_STRIDE, d, &stream, Limits::default())
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(2), "{d} codec {i}");
+            assert_eq!(
+                heap.read(o, 8).unwrap(),
+                [1, 0, 0, 0, 2, 0, 0, 0],
+                "{d} codec {i}"
+            );
+        }
+    }
+}
