@@ -25,8 +25,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use vmstate_reference::{
-    Addr, Allocator, Dialect, Dynamic, Error, ErrorKind, Field, Flag, Heap, HeapError, Origin,
-    UNINIT_BYTE, Vmsd, element_addr, is_dynamic_array, n_elems, size,
+    Addr, Allocation, Allocator, Dialect, Dynamic, Error, ErrorKind, Field, Flag, Heap, HeapError,
+    Origin, UNINIT_BYTE, Vmsd, element_addr, is_dynamic_array, n_elems, size,
 };
 
 /// Elements a reachability walk may visit; keeps hostile counts finite.
@@ -450,6 +450,26 @@ pub fn check(
         .values()
         .filter_map(|s| after.allocation_at(s.value).map(|a| (a.base, s)))
         .collect();
+    // The allocations loads made that a slot holds after the load, by field
+    // (indexes dropped), in address order: what overwrote a leaked one.
+    let mut held_by_field: BTreeMap<String, Vec<(Addr, &Slot)>> = BTreeMap::new();
+    for (&base, s) in &holder_after {
+        if let Some(Allocation {
+            origin: Origin::Load { path, .. },
+            ..
+        }) = after.allocation_at(s.value)
+        {
+            let field = without_indexes(path);
+            held_by_field.entry(field).or_default().push((base, s));
+        }
+    }
+    // The first slot (in address order) that held each base before it.
+    let mut holder_before: BTreeMap<Addr, (Addr, &Slot)> = BTreeMap::new();
+    for (&at, s) in &r0.slots {
+        if let Some(b) = before.allocation_at(s.value) {
+            holder_before.entry(b.base).or_insert((at, s));
+        }
+    }
     let slot_cause = |slot_at: Addr| -> Cause {
         match r1.slots.get(&slot_at) {
             None => Cause::ContainerLost,
@@ -467,17 +487,10 @@ pub fn check(
                 // field (the same element, or another element at the same
                 // address: a qemu-10.x array of pointers with `.size = 0`
                 // loads every element into slot 0).
-                let field = without_indexes(path);
-                let cause = holder_after
-                    .values()
-                    .find(|s| {
-                        after.allocation_at(s.value).is_some_and(|b| {
-                            b.base != a.base
-                                && matches!(&b.origin, Origin::Load { path: p, .. }
-                                    if without_indexes(p) == field)
-                        })
-                    })
-                    .map_or(Cause::Unattributed, |s| cause_of(d, s.flags));
+                let cause = held_by_field
+                    .get(&without_indexes(path))
+                    .and_then(|held| held.iter().find(|(b, _)| *b != a.base))
+                    .map_or(Cause::Unattributed, |(_, s)| cause_of(d, s.flags));
                 report.violations.push(Violation::Leaked {
                     base: a.base,
                     size: a.size(),
@@ -487,12 +500,7 @@ pub fn check(
                 });
             }
             _ if r0.reachable.contains(&a.base) && a.base != opaque => {
-                let held = r0.slots.iter().find(|(_, s)| {
-                    before
-                        .allocation_at(s.value)
-                        .is_some_and(|b| b.base == a.base)
-                });
-                let (slot_path, cause) = match held {
+                let (slot_path, cause) = match holder_before.get(&a.base) {
                     Some((at, s)) => (r0.path(s.path), slot_cause(*at)),
                     None => (String::new(), Cause::Unattributed),
                 };
