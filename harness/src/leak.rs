@@ -23,7 +23,7 @@
 //! device is left half-loaded and owns memory it did not ask for.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
+use std::fmt::{self, Write};
 use vmstate_reference::{
     Addr, Allocation, Allocator, Dialect, Dynamic, Error, ErrorKind, Field, Flag, Heap, HeapError,
     Origin, UNINIT_BYTE, Vmsd, element_addr, is_dynamic_array, n_elems, size,
@@ -92,7 +92,9 @@ impl<'v> Paths<'v> {
                     out.push('.');
                     out.push_str(name);
                 }
-                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+                Seg::Index(i) => {
+                    let _ = write!(out, "[{i}]");
+                }
                 Seg::Subsection(name) => {
                     out.push('/');
                     out.push_str(name);
@@ -444,23 +446,21 @@ pub fn check(
     let r1 = reach(d, vmsd, after, opaque);
     let existed: BTreeSet<Addr> = before.allocations().map(|a| a.base).collect();
     let mut report = Report::default();
-    // Which slot holds each base, after the load.
-    let holder_after: BTreeMap<Addr, &Slot> = r1
+    // Which slot holds each base after the load (the last in address
+    // order), then those the load made, by field with indexes dropped and
+    // in address order: what overwrote a leaked allocation.
+    let holder_after: BTreeMap<Addr, (&Slot, &Allocation)> = r1
         .slots
         .values()
-        .filter_map(|s| after.allocation_at(s.value).map(|a| (a.base, s)))
+        .filter_map(|s| after.allocation_at(s.value).map(|a| (a.base, (s, a))))
         .collect();
-    // The allocations loads made that a slot holds after the load, by field
-    // (indexes dropped), in address order: what overwrote a leaked one.
     let mut held_by_field: BTreeMap<String, Vec<(Addr, &Slot)>> = BTreeMap::new();
-    for (&base, s) in &holder_after {
-        if let Some(Allocation {
-            origin: Origin::Load { path, .. },
-            ..
-        }) = after.allocation_at(s.value)
-        {
-            let field = without_indexes(path);
-            held_by_field.entry(field).or_default().push((base, s));
+    for (&base, &(s, a)) in &holder_after {
+        if let Origin::Load { path, .. } = &a.origin {
+            held_by_field
+                .entry(without_indexes(path))
+                .or_default()
+                .push((base, s));
         }
     }
     // The first slot (in address order) that held each base before it.

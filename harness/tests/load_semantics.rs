@@ -33,6 +33,26 @@ fn both(
     [(r1, h1, o), (r2, h2, o)]
 }
 
+/// For each (limit, offset, path): both codecs stop with `ElementLimit`
+/// at that offset and field path.
+fn stops_at(json: &str, d: Dialect, stream: &[u8], cases: &[(u64, usize, &str)]) {
+    for &(max, offset, path) in cases {
+        for (i, (r, _, _)) in both(json, d, stream, limits(max)).into_iter().enumerate() {
+            let e = r.unwrap_err();
+            assert_eq!(
+                e.kind,
+                ErrorKind::ElementLimit(max),
+                "{d} codec {i} max {max}"
+            );
+            assert_eq!(
+                (e.offset, e.path.as_str()),
+                (offset, path),
+                "{d} codec {i} max {max}"
+            );
+        }
+    }
+}
+
 fn limits(max_elements: u64) -> Limits {
     Limits {
         max_elements,
@@ -77,24 +97,12 @@ fn the_element_limit_counts_every_element_and_stops_at_the_first_past_it() {
             );
             assert_eq!(heap.read_uint(o + 16, 4).unwrap(), 5, "{d} codec {i}");
         }
-        for (max, offset, path) in [(5, 16, "t.s.y"), (2, 8, "t.a[2]"), (0, 0, "t.a[0]")] {
-            for (i, (r, _, _)) in both(SIX_ELEMENTS, d, SIX_STREAM, limits(max))
-                .into_iter()
-                .enumerate()
-            {
-                let e = r.unwrap_err();
-                assert_eq!(
-                    e.kind,
-                    ErrorKind::ElementLimit(max),
-                    "{d} codec {i} max {max}"
-                );
-                assert_eq!(
-                    (e.offset, e.path.as_str()),
-                    (offset, path),
-                    "{d} codec {i} max {max}"
-                );
-            }
-        }
+        stops_at(
+            SIX_ELEMENTS,
+            d,
+            SIX_STREAM,
+            &[(5, 16, "t.s.y"), (2, 8, "t.a[2]"), (0, 0, "t.a[0]")],
+        );
     }
 }
 
@@ -123,24 +131,12 @@ fn the_element_limit_binds_inside_the_first_struct() {
             assert_eq!(r, Ok(8), "{d} codec {i}");
             assert_eq!(heap.read_uint(o + 4, 4).unwrap(), 5, "{d} codec {i}");
         }
-        for (max, offset, path) in [(2, 4, "u.s.y"), (1, 0, "u.s.x")] {
-            for (i, (r, _, _)) in both(STRUCT_FIRST, d, &stream, limits(max))
-                .into_iter()
-                .enumerate()
-            {
-                let e = r.unwrap_err();
-                assert_eq!(
-                    e.kind,
-                    ErrorKind::ElementLimit(max),
-                    "{d} codec {i} max {max}"
-                );
-                assert_eq!(
-                    (e.offset, e.path.as_str()),
-                    (offset, path),
-                    "{d} codec {i} max {max}"
-                );
-            }
-        }
+        stops_at(
+            STRUCT_FIRST,
+            d,
+            &stream,
+            &[(2, 4, "u.s.y"), (1, 0, "u.s.x")],
+        );
     }
 }
 

@@ -26,11 +26,10 @@ pub fn save_state(
         f: QemuFileOut::new(limits.max_output),
         max_elements: limits.max_elements,
         elements: 0,
-        spans: Vec::new(),
-        annotate,
+        spans: annotate.then(Vec::new),
     };
     saver.save_vmsd(vmsd, opaque, vmsd.version_id, &vmsd.name)?;
-    Ok((saver.f.buf, saver.spans))
+    Ok((saver.f.buf, saver.spans.unwrap_or_default()))
 }
 
 /// A run of saved bytes and what it is.
@@ -58,19 +57,19 @@ struct Saver<'h> {
     f: QemuFileOut,
     max_elements: u64,
     elements: u64,
-    spans: Vec<Span>,
-    /// Whether to record `spans` (they cost a path string per element).
-    annotate: bool,
+    /// What each run of bytes is, when annotating (a path string per
+    /// element, so only when asked).
+    spans: Option<Vec<Span>>,
 }
 
 impl Saver<'_> {
     fn span(&mut self, start: usize, path: &str, kind: SpanKind) {
-        if !self.annotate {
-            return;
-        }
         let end = self.f.pos();
+        let Some(spans) = &mut self.spans else {
+            return;
+        };
         let path = path.to_string();
-        self.spans.push(Span {
+        spans.push(Span {
             start,
             end,
             path,
