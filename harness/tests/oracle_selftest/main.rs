@@ -7,9 +7,12 @@
 //!   `leak::within_cap`): hand-made "after" heaps, no loader involved;
 //! - case runner (`case::run_case_file`): one in-memory case file, one
 //!   wrong expectation per table row, on both model engines;
+//! - engine comparisons (`oracle::save_agrees_with`, `load_agrees_with`,
+//!   `round_trip_with`): an engine that lies about one thing;
 //! - stream oracle (`stream::check_consumption`, `fuzz::stream`): a parsed
 //!   real stream whose record offsets are edited one at a time.
 
 mod case_runner;
+mod comparison_rules;
 mod leak_rules;
 mod stream_rules;
