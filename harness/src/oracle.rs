@@ -658,3 +658,35 @@ pub fn text_diff(left: &str, right: &str) -> String {
         pretty_assertions::StrComparison::new(&l.join("\n"), &r.join("\n"))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker(at: usize) -> Span {
+        Span {
+            start: at,
+            end: at + 1,
+            path: "d.arr[0]".into(),
+            kind: SpanKind::Marker,
+        }
+    }
+
+    /// `01 | 31 02 | 30`: a valid marker before element 02, a NULL marker.
+    #[test]
+    fn markers_differ_between_strips_only_valid_markers_and_counts_them() {
+        let wn = [0x01, MARKER_VALID, 0x02, 0x30];
+        let spans = [marker(1), marker(3)];
+        assert_eq!(
+            markers_differ_between(&wn, &spans, &[0x01, 0x02, 0x30], 1),
+            Ok(())
+        );
+        // a nullptr stream that differs elsewhere
+        assert!(markers_differ_between(&wn, &spans, &[0x01, 0x03, 0x30], 1).is_err());
+        // the 0x30 marker is not stripped
+        assert!(markers_differ_between(&wn, &spans, &[0x01, 0x02], 1).is_err());
+        // one 0x31 marker, but two non-NULL elements in the source
+        let err = markers_differ_between(&wn, &spans, &[0x01, 0x02, 0x30], 2).unwrap_err();
+        assert!(err.contains("1 0x31 markers for 2"), "{err}");
+    }
+}
