@@ -75,8 +75,6 @@ pub enum ErrorKind {
     // ---- undefined behaviour in C; the model refuses ----
     #[error("memory access: {0}")]
     Memory(HeapError),
-    #[error("negative element size {0}")]
-    NegativeSize(i64),
     #[error("count or size member width {0} is not 1, 2, 4 or 8")]
     BadIndirectWidth(u8),
     #[error("field has no info")]
@@ -139,7 +137,6 @@ impl ErrorKind {
             GMallocAbort { .. } => "GMallocAbort",
             Check(_) => "Check",
             Memory(_) => "Memory",
-            NegativeSize(_) => "NegativeSize",
             BadIndirectWidth(_) => "BadIndirectWidth",
             MissingInfo => "MissingInfo",
             MissingVmsd => "MissingVmsd",
@@ -187,7 +184,6 @@ impl ErrorKind {
             "MustExistOnSave" => MustExistOnSave,
             "GMallocAbort" => GMallocAbort { size: 0 },
             "Memory" => Memory(HeapError::NullDeref { addr: 0 }),
-            "NegativeSize" => NegativeSize(0),
             "BadIndirectWidth" => BadIndirectWidth(0),
             "MissingInfo" => MissingInfo,
             "MissingVmsd" => MissingVmsd,
@@ -213,7 +209,7 @@ impl ErrorKind {
             | GMallocAbort { .. }
             | BadIndirectWidth(_)
             | Check(_) => Outcome::Abort,
-            Memory(_) | NegativeSize(_) | MissingInfo | MissingVmsd => Outcome::UndefinedBehaviour,
+            Memory(_) | MissingInfo | MissingVmsd => Outcome::UndefinedBehaviour,
             ElementLimit(_) | OutputLimit(_) => Outcome::ModelLimit,
             _ => Outcome::Error,
         }
@@ -273,7 +269,6 @@ impl ErrorKind {
             }
             Check(_) => "migration/savevm.c vmstate_check: assert / g_assert_not_reached",
             Memory(_) => "C undefined behaviour: access outside the device's memory",
-            NegativeSize(_) => "C undefined behaviour: negative int size from vmstate_size",
             BadIndirectWidth(_) => {
                 "migration/vmstate.c vmstate_read_from_offset: g_assert_not_reached() on an unsupported width"
             }

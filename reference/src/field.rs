@@ -180,8 +180,8 @@ pub fn subsection_path(path: &str, parent: &str, sub: &str) -> String {
 
 /// `first_elem` of the field loop: the field's own address, or with
 /// `VMS_POINTER` the pointer stored there, which must not be NULL when
-/// there are elements of non-zero size. The model also refuses a negative
-/// size with elements (undefined behaviour in C).
+/// there are elements of non-zero size. A negative size (a C `int` in
+/// qemu-10.x) is no error here: C goes on with it, see [`element_addr`].
 pub fn first_elem(
     d: Dialect,
     field: &Field,
@@ -198,13 +198,12 @@ pub fn first_elem(
             return Err(ErrorKind::NullPointerBase { n_elems });
         }
     }
-    if size < 0 && n_elems > 0 {
-        return Err(ErrorKind::NegativeSize(size));
-    }
     Ok(first_elem)
 }
 
-/// `first_elem + size * i` for a non-negative `size`.
+/// `first_elem + size * i`. A negative `size` steps backwards, as the C
+/// pointer arithmetic does: element 0 is the field itself, the next ones
+/// land before it, and the heap refuses what leaves the object.
 pub fn element_addr(base: Addr, size: i64, i: i64) -> Addr {
     base.wrapping_add((size as u64).wrapping_mul(i as u64))
 }

@@ -32,13 +32,21 @@ pub fn put(
         // put_int8 .. put_uint64 and the equal/le variants: qemu_put_beNN(f, *v)
         Some(w) => f.put_be(heap.read_uint(pv, w).map_err(mem)?, w as usize),
         None => {
-            let size = buffer_size(info, size)?;
-            f.check_room(size)?;
+            let size = size_t(size);
             match info {
-                // put_buffer: qemu_put_buffer(f, pv, size)
-                Info::Buffer => f.put_buffer(heap.read(pv, size).map_err(mem)?),
+                // put_buffer: qemu_put_buffer(f, pv, size) reads pv first,
+                // so a size past the object is a read overrun before it is
+                // a long stream.
+                Info::Buffer => {
+                    let src = heap.read(pv, size).map_err(mem)?;
+                    f.check_room(size)?;
+                    f.put_buffer(src)
+                }
                 // put_unused_buffer: writes `size` zero bytes, never reads pv
-                _ => f.put_buffer(&vec![0; size as usize]),
+                _ => {
+                    f.check_room(size)?;
+                    f.put_buffer(&vec![0; size as usize])
+                }
             }
         }
     }
@@ -56,7 +64,7 @@ pub fn get(
 ) -> Result<(), ErrorKind> {
     let mem = ErrorKind::Memory;
     let Some(w) = info.scalar_width() else {
-        let size = buffer_size(info, size)?;
+        let size = size_t(size);
         return match info {
             Info::Buffer => get_buffer(f, heap, pv, size).map_err(mem),
             _ => {
@@ -103,10 +111,11 @@ pub fn get(
     }
 }
 
-/// The byte count a buffer info moves; C would misbehave on a negative one.
-fn buffer_size(info: Info, size: i64) -> Result<u64, ErrorKind> {
-    debug_assert!(info.scalar_width().is_none());
-    u64::try_from(size).map_err(|_| ErrorKind::NegativeSize(size))
+/// The `size_t size` a buffer info receives: qemu-10.x's negative `int`
+/// sign-extends to nearly 2^64, so get_buffer copies whatever the stream
+/// still holds and get_unused_buffer drains it, both ending in EOF.
+fn size_t(size: i64) -> u64 {
+    size as u64
 }
 
 /// get_buffer: qemu_get_buffer(f, pv, size) copies only what the stream

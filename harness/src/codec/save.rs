@@ -103,9 +103,6 @@ impl<'p> Saver<'p, '_> {
                 return Err(self.err(ErrorKind::NullPointerBase { n_elems: n }));
             }
         }
-        if size < 0 && n > 0 {
-            return Err(self.err(ErrorKind::NegativeSize(size)));
-        }
         if n <= 0 {
             return Ok(());
         }
@@ -301,12 +298,15 @@ impl<'p> Saver<'p, '_> {
             }
             return Ok(());
         }
-        let size = u64::try_from(size).map_err(|_| self.err(ErrorKind::NegativeSize(size)))?;
-        self.room(size)?;
+        // size_t: a negative qemu-10.x int is nearly 2^64.
+        let size = size as u64;
         if info == Info::Buffer {
+            // qemu_put_buffer reads pv before the stream grows.
             let src = self.heap.read(pv, size).map_err(|e| mem(self, e))?;
+            self.room(size)?;
             self.out.extend_from_slice(src);
         } else {
+            self.room(size)?;
             self.out.resize(self.out.len() + size as usize, 0);
         }
         Ok(())
