@@ -84,17 +84,20 @@ pub fn load_never_leaks(b: &Built, stream: &[u8]) -> Result<(), String> {
     let (vmsd, opaque) = (&b.dest.vmsd, b.dest.opaque);
     let version = vmsd.version_id;
     let before = &b.dest.heap;
+    let walked = leak::Before::new(b.d, vmsd, before, opaque);
 
     let mut faithful = before.clone();
     let r = reference::load_state(b.d, vmsd, &mut faithful, opaque, version, stream);
-    leak::faithful(b.d, vmsd, before, &faithful, opaque, &r)
+    walked
+        .faithful(&faithful, &r)
         .map_err(|e| format!("{} QEMU-faithful load gave {r:?}\n{e}", b.d))?;
 
     let codec = Compiled::new(b.d, vmsd);
     let mut strict = before.clone();
     strict.reset_peak();
     let r = codec.load_strict(&mut strict, opaque, version, stream);
-    leak::strict(b.d, vmsd, before, &strict, opaque, &r)
+    walked
+        .strict(&strict, &r)
         .map_err(|e| format!("{} strict load: {e}", b.d))?;
     let bound = codec
         .strict_alloc_ratio()

@@ -442,117 +442,157 @@ pub fn check(
     opaque: Addr,
     result: &Result<usize, Error>,
 ) -> Report {
-    let r0 = reach(d, vmsd, before, opaque);
-    let r1 = reach(d, vmsd, after, opaque);
-    let existed: BTreeSet<Addr> = before.allocations().map(|a| a.base).collect();
-    let mut report = Report::default();
-    // Which slot holds each base after the load (the last in address
-    // order), then those the load made, by field with indexes dropped and
-    // in address order: what overwrote a leaked allocation.
-    let holder_after: BTreeMap<Addr, (&Slot, &Allocation)> = r1
-        .slots
-        .values()
-        .filter_map(|s| after.allocation_at(s.value).map(|a| (a.base, (s, a))))
-        .collect();
-    let mut held_by_field: BTreeMap<String, Vec<(Addr, &Slot)>> = BTreeMap::new();
-    for (&base, &(s, a)) in &holder_after {
-        if let Origin::Load { path, .. } = &a.origin {
-            held_by_field
-                .entry(without_indexes(path))
-                .or_default()
-                .push((base, s));
-        }
-    }
-    // The first slot (in address order) that held each base before it.
-    let mut holder_before: BTreeMap<Addr, (Addr, &Slot)> = BTreeMap::new();
-    for (&at, s) in &r0.slots {
-        if let Some(b) = before.allocation_at(s.value) {
-            holder_before.entry(b.base).or_insert((at, s));
-        }
-    }
-    let slot_cause = |slot_at: Addr| -> Cause {
-        match r1.slots.get(&slot_at) {
-            None => Cause::ContainerLost,
-            Some(s) => cause_of(d, s.flags),
-        }
-    };
-    for a in after.allocations().filter(|a| !a.freed) {
-        if r1.reachable.contains(&a.base) {
-            continue;
-        }
-        let made = !existed.contains(&a.base);
-        match (&a.origin, made) {
-            (Origin::Load { path, allocator }, true) => {
-                // Its slot was overwritten by a later allocation for the same
-                // field (the same element, or another element at the same
-                // address: a qemu-10.x array of pointers with `.size = 0`
-                // loads every element into slot 0).
-                let cause = held_by_field
-                    .get(&without_indexes(path))
-                    .and_then(|held| held.iter().find(|(b, _)| *b != a.base))
-                    .map_or(Cause::Unattributed, |(_, s)| cause_of(d, s.flags));
-                report.violations.push(Violation::Leaked {
-                    base: a.base,
-                    size: a.size(),
-                    made_for: path.clone(),
-                    allocator: *allocator,
-                    cause,
-                });
+    Before::new(d, vmsd, before, opaque).check(after, result)
+}
+
+/// The destination before a load, walked once, so that several loads from
+/// it (the QEMU-faithful and the strict one) are checked against one walk.
+pub struct Before<'a> {
+    d: Dialect,
+    vmsd: &'a Vmsd,
+    heap: &'a Heap,
+    opaque: Addr,
+    reach: Reach<'a>,
+    existed: BTreeSet<Addr>,
+    /// The first slot (in address order) that held each base.
+    holder: BTreeMap<Addr, (Addr, PathId)>,
+}
+
+impl<'a> Before<'a> {
+    pub fn new(d: Dialect, vmsd: &'a Vmsd, heap: &'a Heap, opaque: Addr) -> Before<'a> {
+        let reach = reach(d, vmsd, heap, opaque);
+        let existed = heap.allocations().map(|a| a.base).collect();
+        let mut holder = BTreeMap::new();
+        for (&at, s) in &reach.slots {
+            if let Some(b) = heap.allocation_at(s.value) {
+                holder.entry(b.base).or_insert((at, s.path));
             }
-            _ if r0.reachable.contains(&a.base) && a.base != opaque => {
-                let (slot_path, cause) = match holder_before.get(&a.base) {
-                    Some((at, s)) => (r0.path(s.path), slot_cause(*at)),
-                    None => (String::new(), Cause::Unattributed),
-                };
-                report.violations.push(Violation::Overwritten {
-                    base: a.base,
-                    size: a.size(),
-                    slot_path,
-                    cause,
-                });
+        }
+        Before {
+            d,
+            vmsd,
+            heap,
+            opaque,
+            reach,
+            existed,
+            holder,
+        }
+    }
+
+    /// [`check`] of a load from this destination.
+    pub fn check(&self, after: &Heap, result: &Result<usize, Error>) -> Report {
+        let Before {
+            d,
+            vmsd,
+            heap: before,
+            opaque,
+            reach: ref r0,
+            ref existed,
+            holder: ref holder_before,
+        } = *self;
+        let r1 = reach(d, vmsd, after, opaque);
+        let mut report = Report::default();
+        // Which slot holds each base after the load (the last in address
+        // order), then those the load made, by field with indexes dropped and
+        // in address order: what overwrote a leaked allocation.
+        let holder_after: BTreeMap<Addr, (&Slot, Allocation)> = r1
+            .slots
+            .values()
+            .filter_map(|s| after.allocation_at(s.value).map(|a| (a.base, (s, a))))
+            .collect();
+        let mut held_by_field: BTreeMap<String, Vec<(Addr, &Slot)>> = BTreeMap::new();
+        for (&base, &(s, a)) in &holder_after {
+            if let Origin::Load { path, .. } = &a.origin {
+                held_by_field
+                    .entry(without_indexes(path))
+                    .or_default()
+                    .push((base, s));
             }
-            _ => {}
         }
-    }
-    for &(path, addr) in &r1.dangling {
-        let path = r1.path(path);
-        report.violations.push(Violation::Dangling { path, addr });
-    }
-    // Frees the heap refused during this load: the ledger records them even
-    // when the loader ignored the error. A `BadFree` result names the path.
-    let returned = match result {
-        Err(Error {
-            kind: ErrorKind::Memory(HeapError::BadFree { addr }),
-            path,
-            ..
-        }) => Some((*addr, path)),
-        _ => None,
-    };
-    let during = after
-        .bad_frees()
-        .strip_prefix(before.bad_frees())
-        .unwrap_or(after.bad_frees());
-    for &addr in during {
-        let path = returned
-            .filter(|(a, _)| *a == addr)
-            .map_or_else(String::new, |(_, p)| p.clone());
-        report.violations.push(Violation::DoubleFree { addr, path });
-    }
-    if let Some((addr, path)) = returned
-        && !during.contains(&addr)
-    {
-        report.violations.push(Violation::DoubleFree {
-            addr,
-            path: path.clone(),
-        });
-    }
-    for a in after.allocations() {
-        if !a.freed && !existed.contains(&a.base) {
-            report.made_live.push(a.base);
-            report.made_bytes += a.size();
+        let slot_cause = |slot_at: Addr| -> Cause {
+            match r1.slots.get(&slot_at) {
+                None => Cause::ContainerLost,
+                Some(s) => cause_of(d, s.flags),
+            }
+        };
+        for a in after.allocations().filter(|a| !a.freed) {
+            if r1.reachable.contains(&a.base) {
+                continue;
+            }
+            let made = !existed.contains(&a.base);
+            match (&a.origin, made) {
+                (Origin::Load { path, allocator }, true) => {
+                    // Its slot was overwritten by a later allocation for the same
+                    // field (the same element, or another element at the same
+                    // address: a qemu-10.x array of pointers with `.size = 0`
+                    // loads every element into slot 0).
+                    let cause = held_by_field
+                        .get(&without_indexes(path))
+                        .and_then(|held| held.iter().find(|(b, _)| *b != a.base))
+                        .map_or(Cause::Unattributed, |(_, s)| cause_of(d, s.flags));
+                    report.violations.push(Violation::Leaked {
+                        base: a.base,
+                        size: a.size(),
+                        made_for: path.clone(),
+                        allocator: *allocator,
+                        cause,
+                    });
+                }
+                _ if r0.reachable.contains(&a.base) && a.base != opaque => {
+                    let (slot_path, cause) = match holder_before.get(&a.base) {
+                        Some(&(at, path)) => (r0.path(path), slot_cause(at)),
+                        None => (String::new(), Cause::Unattributed),
+                    };
+                    report.violations.push(Violation::Overwritten {
+                        base: a.base,
+                        size: a.size(),
+                        slot_path,
+                        cause,
+                    });
+                }
+                _ => {}
+            }
         }
+        for &(path, addr) in &r1.dangling {
+            let path = r1.path(path);
+            report.violations.push(Violation::Dangling { path, addr });
+        }
+        // Frees the heap refused during this load: the ledger records them even
+        // when the loader ignored the error. A `BadFree` result names the path.
+        let returned = match result {
+            Err(Error {
+                kind: ErrorKind::Memory(HeapError::BadFree { addr }),
+                path,
+                ..
+            }) => Some((*addr, path)),
+            _ => None,
+        };
+        let during = after
+            .bad_frees()
+            .strip_prefix(before.bad_frees())
+            .unwrap_or(after.bad_frees());
+        for &addr in during {
+            let path = returned
+                .filter(|(a, _)| *a == addr)
+                .map_or_else(String::new, |(_, p)| p.clone());
+            report.violations.push(Violation::DoubleFree { addr, path });
+        }
+        if let Some((addr, path)) = returned
+            && !during.contains(&addr)
+        {
+            report.violations.push(Violation::DoubleFree {
+                addr,
+                path: path.clone(),
+            });
+        }
+        for a in after.allocations() {
+            if !a.freed && !existed.contains(&a.base) {
+                report.made_live.push(a.base);
+                report.made_bytes += a.size();
+            }
+        }
+        report
     }
-    report
 }
 
 fn with_dynamic(dynamic: Dynamic) -> Vec<Dialect> {
@@ -604,65 +644,79 @@ pub fn faithful(
     opaque: Addr,
     result: &Result<usize, Error>,
 ) -> Result<BTreeSet<Finding>, String> {
-    let report = check(d, vmsd, before, after, opaque, result);
-    let mut found = BTreeSet::new();
-    let mut unexplained = Vec::new();
-    let mut cascades = 0;
-    for v in &report.violations {
-        match v {
-            Violation::Leaked { cause, .. } | Violation::Overwritten { cause, .. } => match cause {
-                Cause::Finding(f) => {
-                    found.insert(*f);
+    Before::new(d, vmsd, before, opaque).faithful(after, result)
+}
+
+impl Before<'_> {
+    /// [`faithful`] of a load from this destination.
+    pub fn faithful(
+        &self,
+        after: &Heap,
+        result: &Result<usize, Error>,
+    ) -> Result<BTreeSet<Finding>, String> {
+        let d = self.d;
+        let report = self.check(after, result);
+        let mut found = BTreeSet::new();
+        let mut unexplained = Vec::new();
+        let mut cascades = 0;
+        for v in &report.violations {
+            match v {
+                Violation::Leaked { cause, .. } | Violation::Overwritten { cause, .. } => {
+                    match cause {
+                        Cause::Finding(f) => {
+                            found.insert(*f);
+                        }
+                        Cause::ContainerLost | Cause::Unattributed => cascades += 1,
+                        Cause::Overwrite => unexplained.push(v.to_string()),
+                    }
                 }
-                Cause::ContainerLost | Cause::Unattributed => cascades += 1,
-                Cause::Overwrite => unexplained.push(v.to_string()),
-            },
-            Violation::Dangling { .. } | Violation::DoubleFree { .. } => {
-                unexplained.push(v.to_string())
+                Violation::Dangling { .. } | Violation::DoubleFree { .. } => {
+                    unexplained.push(v.to_string())
+                }
             }
         }
-    }
-    // A lost container explains what hangs below it, but only if something
-    // named lost the container.
-    if cascades > 0 && found.is_empty() {
-        unexplained.extend(
-            report
-                .violations
-                .iter()
-                .filter(|v| {
-                    matches!(
-                        v,
-                        Violation::Leaked {
-                            cause: Cause::ContainerLost | Cause::Unattributed,
-                            ..
-                        } | Violation::Overwritten {
-                            cause: Cause::ContainerLost | Cause::Unattributed,
-                            ..
-                        }
-                    )
-                })
-                .map(|v| v.to_string()),
-        );
-    }
-    if result.is_err() && !report.made_live.is_empty() {
-        found.insert(Finding::FailedLoadKeepsAllocations);
-    }
-    if let Err(Error {
-        kind: ErrorKind::AutoAllocSlotNotNull { slot },
-        ..
-    }) = result
-        && d.facts().dynamic == Dynamic::AutoAllocFlag
-        && *slot == u64::from_le_bytes([UNINIT_BYTE; 8])
-    {
-        found.insert(Finding::AllocAutoAllocUnzeroedTable);
-    }
-    if unexplained.is_empty() {
-        Ok(found)
-    } else {
-        Err(format!(
-            "leaks no finding explains:\n{}\nfull report:\n{report}",
-            unexplained.join("\n")
-        ))
+        // A lost container explains what hangs below it, but only if something
+        // named lost the container.
+        if cascades > 0 && found.is_empty() {
+            unexplained.extend(
+                report
+                    .violations
+                    .iter()
+                    .filter(|v| {
+                        matches!(
+                            v,
+                            Violation::Leaked {
+                                cause: Cause::ContainerLost | Cause::Unattributed,
+                                ..
+                            } | Violation::Overwritten {
+                                cause: Cause::ContainerLost | Cause::Unattributed,
+                                ..
+                            }
+                        )
+                    })
+                    .map(|v| v.to_string()),
+            );
+        }
+        if result.is_err() && !report.made_live.is_empty() {
+            found.insert(Finding::FailedLoadKeepsAllocations);
+        }
+        if let Err(Error {
+            kind: ErrorKind::AutoAllocSlotNotNull { slot },
+            ..
+        }) = result
+            && d.facts().dynamic == Dynamic::AutoAllocFlag
+            && *slot == u64::from_le_bytes([UNINIT_BYTE; 8])
+        {
+            found.insert(Finding::AllocAutoAllocUnzeroedTable);
+        }
+        if unexplained.is_empty() {
+            Ok(found)
+        } else {
+            Err(format!(
+                "leaks no finding explains:\n{}\nfull report:\n{report}",
+                unexplained.join("\n")
+            ))
+        }
     }
 }
 
@@ -692,26 +746,34 @@ pub fn strict(
     opaque: Addr,
     result: &Result<usize, Error>,
 ) -> Result<(), String> {
-    let report = check(d, vmsd, before, after, opaque, result);
-    if !report.is_clean() {
-        return Err(format!("strict load ({result:?}) leaks:\n{report}"));
-    }
-    if result.is_err() {
-        if !report.made_live.is_empty() {
-            return Err(format!(
-                "failed strict load ({result:?}) left {} bytes allocated at {:x?}",
-                report.made_bytes, report.made_live
-            ));
+    Before::new(d, vmsd, before, opaque).strict(after, result)
+}
+
+impl Before<'_> {
+    /// [`strict`] of a load from this destination.
+    pub fn strict(&self, after: &Heap, result: &Result<usize, Error>) -> Result<(), String> {
+        let before = self.heap;
+        let report = self.check(after, result);
+        if !report.is_clean() {
+            return Err(format!("strict load ({result:?}) leaks:\n{report}"));
         }
-        for a in before.allocations() {
-            let now = after.allocation_at(a.base).filter(|b| b.base == a.base);
-            if now.is_none_or(|b| b.bytes != a.bytes || b.freed != a.freed) {
+        if result.is_err() {
+            if !report.made_live.is_empty() {
                 return Err(format!(
-                    "failed strict load ({result:?}) did not restore the allocation at {:#x} ({:?})",
-                    a.base, a.origin
+                    "failed strict load ({result:?}) left {} bytes allocated at {:x?}",
+                    report.made_bytes, report.made_live
                 ));
             }
+            for a in before.allocations() {
+                let now = after.allocation_at(a.base).filter(|b| b.base == a.base);
+                if now.is_none_or(|b| b.bytes != a.bytes || b.freed != a.freed) {
+                    return Err(format!(
+                        "failed strict load ({result:?}) did not restore the allocation at {:#x} ({:?})",
+                        a.base, a.origin
+                    ));
+                }
+            }
         }
+        Ok(())
     }
-    Ok(())
 }

@@ -92,9 +92,9 @@ fn case_pointers(d: Dialect) -> (Vmsd, Heap, Addr) {
     let v = vmsd(d, "ptrs", vec![f]);
     let mut heap = Heap::default();
     let x = heap
-        .alloc_prepared(0xdead_beefu32.to_le_bytes().to_vec())
+        .alloc_prepared(0xdead_beefu32.to_le_bytes())
         .unwrap();
-    let y = heap.alloc_prepared(1u32.to_le_bytes().to_vec()).unwrap();
+    let y = heap.alloc_prepared(1u32.to_le_bytes()).unwrap();
     let mut root = vec![0u8; 32];
     root[..8].copy_from_slice(&x.to_le_bytes());
     root[24..].copy_from_slice(&y.to_le_bytes());
@@ -113,7 +113,7 @@ fn case_alloc(d: Dialect) -> (Vmsd, Heap, Addr) {
     buf.size_indirect = Indirect { offset: 0, size: 4 };
     let v = vmsd(d, "vbuf", vec![scalar("len", 0, Info::Uint32), buf]);
     let mut heap = Heap::default();
-    let data = heap.alloc_prepared(b"hello".to_vec()).unwrap();
+    let data = heap.alloc_prepared(b"hello").unwrap();
     let mut root = vec![0u8; 16];
     root[..4].copy_from_slice(&5u32.to_le_bytes());
     root[8..].copy_from_slice(&data.to_le_bytes());
@@ -264,8 +264,8 @@ fn qemu_engine_matches_the_reference() {
         got.len()
     );
     for a in heap.allocations() {
-        assert_eq!(back.read(a.base, a.size()).unwrap(), &a.bytes[..]);
-        assert_eq!(reference.read(a.base, a.size()).unwrap(), &a.bytes[..]);
+        assert_eq!(back.read(a.base, a.size()).unwrap(), a.bytes);
+        assert_eq!(reference.read(a.base, a.size()).unwrap(), a.bytes);
     }
 
     // 3. VMS_ALLOC: QEMU's g_malloc shows up in the heap and the ledger.

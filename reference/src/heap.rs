@@ -6,7 +6,6 @@
 //! Every allocation records its size, who made it and whether it was freed,
 //! so that a leak oracle can reason about what a load did.
 
-use std::collections::BTreeMap;
 use std::fmt;
 
 /// A simulated host address. 0 is NULL.
@@ -54,22 +53,33 @@ impl Allocator {
     }
 }
 
-/// One entry of the allocation ledger.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Allocation {
+/// One entry of the allocation ledger, as the heap lends it out: the
+/// bytes are a view into the heap's arena.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allocation<'h> {
     pub base: Addr,
-    pub bytes: Vec<u8>,
-    pub origin: Origin,
+    pub bytes: &'h [u8],
+    pub origin: &'h Origin,
     pub freed: bool,
 }
 
-impl Allocation {
+impl Allocation<'_> {
     pub fn size(&self) -> u64 {
         self.bytes.len() as u64
     }
     pub fn end(&self) -> Addr {
         self.base + self.size()
     }
+}
+
+/// A ledger entry: where its bytes sit in the arena.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    base: Addr,
+    at: usize,
+    size: usize,
+    origin: Origin,
+    freed: bool,
 }
 
 /// A memory access the C code would have turned into undefined behaviour.
@@ -105,11 +115,18 @@ impl Default for HeapLimits {
 
 /// The simulated C heap.
 ///
-/// Equality compares the ledger, the next address, the limits and the
-/// bad frees; not [`Heap::peak_live_bytes`], which is a measurement.
+/// Every object's bytes live in one arena, in creation order; the ledger is
+/// a vector sorted by address (allocations are handed out upwards, only
+/// [`Heap::place`] inserts lower). So a clone is two copies, not one per
+/// object.
+///
+/// Equality compares the ledger (each allocation's bytes, origin and
+/// state), the next address, the limits and the bad frees; not
+/// [`Heap::peak_live_bytes`], which is a measurement.
 #[derive(Clone)]
 pub struct Heap {
-    allocations: BTreeMap<Addr, Allocation>,
+    entries: Vec<Entry>,
+    arena: Vec<u8>,
     next_base: Addr,
     live_bytes: u64,
     /// The most bytes live at once since creation or [`Heap::reset_peak`].
@@ -122,7 +139,7 @@ pub struct Heap {
 
 impl PartialEq for Heap {
     fn eq(&self, other: &Heap) -> bool {
-        self.allocations == other.allocations
+        self.allocations().eq(other.allocations())
             && self.next_base == other.next_base
             && self.live_bytes == other.live_bytes
             && self.bad_frees == other.bad_frees
@@ -140,14 +157,15 @@ impl Default for Heap {
 
 impl fmt::Debug for Heap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.allocations.values()).finish()
+        f.debug_list().entries(self.allocations()).finish()
     }
 }
 
 impl Heap {
     pub fn new(limits: HeapLimits) -> Heap {
         Heap {
-            allocations: BTreeMap::new(),
+            entries: Vec::new(),
+            arena: Vec::new(),
             next_base: HEAP_BASE,
             live_bytes: 0,
             peak_live_bytes: 0,
@@ -158,8 +176,11 @@ impl Heap {
 
     /// Places caller-prepared bytes on the heap and returns their address.
     /// Like `g_memdup`; an empty object still gets a distinct address.
-    pub fn alloc_prepared(&mut self, bytes: Vec<u8>) -> Result<Addr, HeapError> {
-        self.insert(bytes, Origin::Prepared)
+    pub fn alloc_prepared(&mut self, bytes: impl AsRef<[u8]>) -> Result<Addr, HeapError> {
+        let bytes = bytes.as_ref();
+        self.insert(bytes.len() as u64, Origin::Prepared, |b| {
+            b.copy_from_slice(bytes)
+        })
     }
 
     /// `g_malloc`/`g_malloc0`/`g_try_malloc`: glib returns NULL for size 0.
@@ -176,12 +197,11 @@ impl Heap {
             Allocator::GMalloc0 => 0,
             Allocator::GMalloc | Allocator::GTryMalloc => UNINIT_BYTE,
         };
-        self.check_room(size)?;
         let origin = Origin::Load {
             path: path.to_string(),
             allocator,
         };
-        self.insert(vec![fill; size as usize], origin)
+        self.insert(size, origin, |b| b.fill(fill))
     }
 
     /// `g_free`: NULL is a no-op; anything but a live allocation's base is
@@ -191,10 +211,13 @@ impl Heap {
         if addr == 0 {
             return Ok(());
         }
-        match self.allocations.get_mut(&addr) {
-            Some(a) if !a.freed => {
-                a.freed = true;
-                self.live_bytes -= a.size();
+        let found = self
+            .entry_index(addr)
+            .filter(|&i| self.entries[i].base == addr);
+        match found.map(|i| &mut self.entries[i]) {
+            Some(e) if !e.freed => {
+                e.freed = true;
+                self.live_bytes -= e.size as u64;
                 Ok(())
             }
             _ => {
@@ -216,29 +239,61 @@ impl Heap {
         Ok(())
     }
 
-    fn insert(&mut self, bytes: Vec<u8>, origin: Origin) -> Result<Addr, HeapError> {
-        let size = bytes.len() as u64;
+    /// Appends `size` bytes to the arena, set by `init`, as a new entry at
+    /// `base`, and keeps the ledger sorted.
+    fn push(
+        &mut self,
+        base: Addr,
+        size: u64,
+        origin: Origin,
+        init: impl FnOnce(&mut [u8]),
+    ) -> Result<(), HeapError> {
         self.check_room(size)?;
-        let base = self.next_base;
-        self.next_base = (base + size.max(1) + GUARD).next_multiple_of(16);
-        self.live_bytes += size;
+        let size = usize::try_from(size).map_err(|_| HeapError::OutOfMemory { size })?;
+        let at = self.arena.len();
+        self.arena.resize(at + size, 0);
+        init(&mut self.arena[at..]);
+        self.live_bytes += size as u64;
         self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
-        self.allocations.insert(
+        let entry = Entry {
             base,
-            Allocation {
-                base,
-                bytes,
-                origin,
-                freed: false,
-            },
-        );
+            at,
+            size,
+            origin,
+            freed: false,
+        };
+        match self.entries.last() {
+            Some(last) if last.base > base => {
+                let i = self.entries.partition_point(|e| e.base < base);
+                self.entries.insert(i, entry);
+            }
+            _ => self.entries.push(entry),
+        }
+        Ok(())
+    }
+
+    fn insert(
+        &mut self,
+        size: u64,
+        origin: Origin,
+        init: impl FnOnce(&mut [u8]),
+    ) -> Result<Addr, HeapError> {
+        let base = self.next_base;
+        self.push(base, size, origin, init)?;
+        self.next_base = (base + size.max(1) + GUARD).next_multiple_of(16);
         Ok(base)
     }
 
     /// Places `bytes` at a given `base` (an address taken from a real
     /// process), if the range overlaps no allocation and stays clear of
     /// NULL. Later allocations are handed out above it.
-    pub fn place(&mut self, base: Addr, bytes: Vec<u8>, origin: Origin) -> Result<(), HeapError> {
+    pub fn place(
+        &mut self,
+        base: Addr,
+        bytes: impl AsRef<[u8]>,
+        origin: Origin,
+    ) -> Result<(), HeapError> {
+        let bytes = bytes.as_ref();
         let size = bytes.len() as u64;
         let end = base
             .checked_add(size.max(1))
@@ -249,58 +304,69 @@ impl Heap {
         if base < HEAP_BASE {
             return Err(HeapError::NullDeref { addr: base });
         }
-        let clash = self
-            .allocations
-            .range(..end)
-            .next_back()
-            .is_some_and(|(_, a)| a.base.saturating_add(a.size().max(1)) > base);
+        let below = self.entries.partition_point(|e| e.base < end);
+        let clash = below > 0 && {
+            let e = &self.entries[below - 1];
+            e.base.saturating_add((e.size as u64).max(1)) > base
+        };
         if clash {
             return Err(HeapError::OutOfBounds {
                 addr: base,
                 len: size,
             });
         }
-        self.check_room(size)?;
-        self.live_bytes += size;
+        self.push(base, size, origin, |b| b.copy_from_slice(bytes))?;
         self.next_base = self.next_base.max((end + GUARD).next_multiple_of(16));
-        self.allocations.insert(
-            base,
-            Allocation {
-                base,
-                bytes,
-                origin,
-                freed: false,
-            },
-        );
         Ok(())
     }
 
+    /// The index of the entry whose range holds `addr` (its base for an
+    /// empty one), if any.
+    fn entry_index(&self, addr: Addr) -> Option<usize> {
+        let i = self
+            .entries
+            .partition_point(|e| e.base <= addr)
+            .checked_sub(1)?;
+        let e = &self.entries[i];
+        (addr - e.base < e.size as u64 || addr == e.base).then_some(i)
+    }
+
+    fn view<'h>(&'h self, e: &'h Entry) -> Allocation<'h> {
+        Allocation {
+            base: e.base,
+            bytes: &self.arena[e.at..e.at + e.size],
+            origin: &e.origin,
+            freed: e.freed,
+        }
+    }
+
     /// The allocation containing `addr` (freed or not), if any.
-    pub fn allocation_at(&self, addr: Addr) -> Option<&Allocation> {
-        let (_, a) = self.allocations.range(..=addr).next_back()?;
-        (addr < a.end() || (addr == a.base)).then_some(a)
+    pub fn allocation_at(&self, addr: Addr) -> Option<Allocation<'_>> {
+        self.entry_index(addr).map(|i| self.view(&self.entries[i]))
     }
 
     /// Every allocation, in address order (which is also creation order).
-    pub fn allocations(&self) -> impl Iterator<Item = &Allocation> {
-        self.allocations.values()
+    pub fn allocations(&self) -> impl Iterator<Item = Allocation<'_>> {
+        self.entries.iter().map(|e| self.view(e))
     }
 
-    fn locate(&self, addr: Addr, len: u64) -> Result<(Addr, usize), HeapError> {
+    /// The arena range of `len` bytes at `addr`, inside one live allocation.
+    fn locate(&self, addr: Addr, len: u64) -> Result<std::ops::Range<usize>, HeapError> {
         if addr < HEAP_BASE {
             return Err(HeapError::NullDeref { addr });
         }
-        let a = self
-            .allocation_at(addr)
-            .ok_or(HeapError::OutOfBounds { addr, len })?;
-        if a.freed {
+        let e = &self.entries[self
+            .entry_index(addr)
+            .ok_or(HeapError::OutOfBounds { addr, len })?];
+        if e.freed {
             return Err(HeapError::UseAfterFree { addr });
         }
-        let start = addr - a.base;
-        if start.checked_add(len).is_none_or(|end| end > a.size()) {
+        let start = addr - e.base;
+        if start.checked_add(len).is_none_or(|end| end > e.size as u64) {
             return Err(HeapError::OutOfBounds { addr, len });
         }
-        Ok((a.base, start as usize))
+        let at = e.at + start as usize;
+        Ok(at..at + len as usize)
     }
 
     /// Reads `len` bytes at `addr`; the range must lie inside one live allocation.
@@ -308,18 +374,13 @@ impl Heap {
         if len == 0 {
             return Ok(&[]);
         }
-        let (base, start) = self.locate(addr, len)?;
-        Ok(&self.allocations[&base].bytes[start..start + len as usize])
+        Ok(&self.arena[self.locate(addr, len)?])
     }
 
     /// Writes `data` at `addr`; the range must lie inside one live allocation.
     pub fn write(&mut self, addr: Addr, data: &[u8]) -> Result<(), HeapError> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        let (base, start) = self.locate(addr, data.len() as u64)?;
-        let a = self.allocations.get_mut(&base).expect("located allocation");
-        a.bytes[start..start + data.len()].copy_from_slice(data);
+        self.slice_mut(addr, data.len() as u64)?
+            .copy_from_slice(data);
         Ok(())
     }
 
@@ -328,9 +389,8 @@ impl Heap {
         if len == 0 {
             return Ok(&mut []);
         }
-        let (base, start) = self.locate(addr, len)?;
-        let a = self.allocations.get_mut(&base).expect("located allocation");
-        Ok(&mut a.bytes[start..start + len as usize])
+        let range = self.locate(addr, len)?;
+        Ok(&mut self.arena[range])
     }
 
     /// Reads an unsigned host-order integer of `width` bytes (1, 2, 4 or 8).
@@ -375,7 +435,7 @@ mod tests {
     #[test]
     fn interior_pointers_and_bounds() {
         let mut h = Heap::default();
-        let a = h.alloc_prepared(vec![1, 2, 3, 4]).unwrap();
+        let a = h.alloc_prepared([1, 2, 3, 4]).unwrap();
         assert_eq!(h.read(a + 2, 2).unwrap(), &[3, 4]);
         assert!(matches!(
             h.read(a + 3, 2),
@@ -416,7 +476,7 @@ mod tests {
     #[test]
     fn peak_counts_the_most_live_at_once() {
         let mut h = Heap::default();
-        let p = h.alloc_prepared(vec![0; 5]).unwrap();
+        let p = h.alloc_prepared([0; 5]).unwrap();
         assert_eq!((h.live_bytes(), h.peak_live_bytes()), (5, 5));
         h.reset_peak();
         let a = h.malloc(7, Allocator::GMalloc, "p").unwrap();
@@ -442,12 +502,12 @@ mod tests {
     #[test]
     fn place_at_a_given_base() {
         let mut h = Heap::default();
-        let a = h.alloc_prepared(vec![0; 16]).unwrap();
-        assert!(h.place(a + 8, vec![1], Origin::Prepared).is_err());
-        assert!(h.place(8, vec![1], Origin::Prepared).is_err());
-        h.place(0x7000_0000, vec![1, 2], Origin::Prepared).unwrap();
+        let a = h.alloc_prepared([0; 16]).unwrap();
+        assert!(h.place(a + 8, [1], Origin::Prepared).is_err());
+        assert!(h.place(8, [1], Origin::Prepared).is_err());
+        h.place(0x7000_0000, [1, 2], Origin::Prepared).unwrap();
         assert_eq!(h.read(0x7000_0001, 1).unwrap(), &[2]);
-        assert!(h.place(0x6fff_ffff, vec![0; 2], Origin::Prepared).is_err());
-        assert!(h.alloc_prepared(vec![0; 4]).unwrap() > 0x7000_0002);
+        assert!(h.place(0x6fff_ffff, [0; 2], Origin::Prepared).is_err());
+        assert!(h.alloc_prepared([0; 4]).unwrap() > 0x7000_0002);
     }
 }

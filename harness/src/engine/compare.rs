@@ -80,7 +80,7 @@ mod tests {
                 h.write(p, bytes).unwrap();
                 p
             }
-            None => h.alloc_prepared(bytes.to_vec()).unwrap(),
+            None => h.alloc_prepared(bytes).unwrap(),
         };
         h.write_ptr(root, p).unwrap();
         (h, root)

@@ -322,7 +322,7 @@ impl Image {
             objects: order
                 .iter()
                 .map(|a| Object {
-                    bytes: a.bytes.clone(),
+                    bytes: a.bytes.to_vec(),
                 })
                 .collect(),
             sim: order.iter().map(|a| a.base).collect(),
@@ -442,7 +442,7 @@ fn apply_heap(
                     path: "?".into(),
                     allocator: kind.allocator().expect("an allocator"),
                 };
-                heap.place(*addr, a.bytes.clone(), origin)
+                heap.place(*addr, a.bytes, origin)
                     .map_err(|e| format!("placing allocation at {addr:#x}: {e}"))?;
             }
         }
