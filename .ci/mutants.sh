@@ -15,11 +15,11 @@ shift
 export CARGO_PROFILE_DEV_DEBUG="${CARGO_PROFILE_DEV_DEBUG:-0}"
 export CARGO_PROFILE_TEST_DEBUG="${CARGO_PROFILE_TEST_DEBUG:-0}"
 export PROPTEST_MAX_SHRINK_ITERS="${PROPTEST_MAX_SHRINK_ITERS:-0}"
-# leak.rs has no unit tests; `--lib` would compile the harness crate a
+# leak/ has no unit tests; `--lib` would compile the harness crate a
 # second time (as a test) for every mutant, doubling the cost.
 case $module in
 leak)
-    exec cargo mutants --file harness/src/leak.rs "$@" -- \
+    exec cargo mutants --file "harness/src/leak/*.rs" "$@" -- \
         --test leaks --test oracle_selftest --test strict_cap
     ;;
 codec-load)

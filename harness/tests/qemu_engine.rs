@@ -91,9 +91,7 @@ fn case_pointers(d: Dialect) -> (Vmsd, Heap, Addr) {
     f.info = Some(Info::Uint32);
     let v = vmsd(d, "ptrs", vec![f]);
     let mut heap = Heap::default();
-    let x = heap
-        .alloc_prepared(0xdead_beefu32.to_le_bytes())
-        .unwrap();
+    let x = heap.alloc_prepared(0xdead_beefu32.to_le_bytes()).unwrap();
     let y = heap.alloc_prepared(1u32.to_le_bytes()).unwrap();
     let mut root = vec![0u8; 32];
     root[..8].copy_from_slice(&x.to_le_bytes());
