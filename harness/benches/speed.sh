@@ -5,7 +5,8 @@
 #   harness/benches/speed.sh [--baseline REV] [--seconds N] [--cases N]
 #
 # - fuzz targets (libFuzzer exec/s, fuzz/run.sh's flags: committed seeds,
-#   -max_len=512, -seed=1), `check` (model-only cases/s, one worker): this
+#   -max_len=512, -seed=1), the load and differential oracles replaying
+#   2,000 fixed inputs, `check` (model-only cases/s, one worker): this
 #   tree against REV (default: the commit before the speed work), both built
 #   here, run one after the other on the same inputs;
 # - sparse load: the optimized codec against the reference model (divan,
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --seconds) SECS=$2; shift 2 ;;
     --cases) CASES=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -50,6 +51,7 @@ build() {
     log "building $tree"
     (cd "$tree" &&
         CARGO_TARGET_DIR=$dir cargo build -q --release -p vmstate-harness &&
+        CARGO_TARGET_DIR=$dir cargo build -q --release -p vmstate-fuzz --bin load --bin differential &&
         CARGO_TARGET_DIR=$dir cargo bench -q -p vmstate-harness --bench codec --no-run 2>/dev/null &&
         cargo +nightly fuzz build -O --fuzz-dir fuzz -s none --target-dir "$dir/fuzz-none" &&
         cargo +nightly fuzz build -O --fuzz-dir fuzz -s address --target-dir "$dir/fuzz-asan") >&2
@@ -82,6 +84,29 @@ fuzz() {
     awk '/stat::average_exec_per_sec/{print $2; found = 1} END {if (!found) print 0}' \
         "$OUT/$target-$san.log"
     rm -rf "$work"
+}
+
+# The fixed inputs of the replay rows: 2,000 seeded random inputs of 16 to
+# 512 bytes, the same for both trees (libFuzzer's exec/s depends on where
+# each run's search goes; these do not).
+INPUTS=$OUT/replay-inputs
+python3 - "$INPUTS" <<'EOF'
+import os, random, sys
+d = sys.argv[1]
+os.makedirs(d, exist_ok=True)
+r = random.Random(1)
+for i in range(2000):
+    with open(os.path.join(d, f"{i:04}"), "wb") as f:
+        f.write(bytes(r.getrandbits(8) for _ in range(r.randint(16, 512))))
+EOF
+
+# replay DIR TARGET: inputs/s of TARGET's oracle over the fixed inputs (the
+# plain release build, no fuzzing engine), the median of three runs.
+replay() {
+    local t
+    # A replay exits 1 if an oracle fails on an input; the time still counts.
+    t=$(RUNS=3 median sh -c '"$0" "$1" || true' "$1/release/$2" "$INPUTS")
+    python3 -c "import sys; print(round(2000 / float(sys.argv[1])))" "$t"
 }
 
 # check DIR: model-only cases/s with one worker.
@@ -139,6 +164,12 @@ for spec in "load none 10,000" "load asan 2,000" "differential none 5,000" "stre
     n=$(fuzz "$NOW_DIR" "$2" "$1" -max_len=512)
     san=$([ "$2" = none ] && echo "-s none" || echo ASan)
     row "\`$1\` fuzz target, $san, exec/s" "$b" "$n" "$(ratio "$n" "$b")" "≥ $3"
+done
+for spec in "load 10,000" "differential 5,000"; do
+    set -- $spec
+    b=$(replay "$BASE_DIR" "$1")
+    n=$(replay "$NOW_DIR" "$1")
+    row "\`$1\` oracle, the 2,000 fixed inputs replayed, inputs/s" "$b" "$n" "$(ratio "$n" "$b")" "(≥ $2 as a fuzz target)"
 done
 b=$(fuzz "$BASE_DIR" none stream)
 n=$(fuzz "$NOW_DIR" none stream)

@@ -69,14 +69,9 @@ fn migrate(file: &CaseFile, src: Dialect, dst: Dialect) -> Result<(), String> {
         &stream,
     );
     // A leak QEMU's code makes on purpose is a finding of the cell too.
-    let leaks = match crate::leak::faithful(
-        dst,
-        &to.dest.vmsd,
-        &to.dest.heap,
-        &heap,
-        to.dest.opaque,
-        &result,
-    ) {
+    let leaks = match crate::leak::Before::new(dst, &to.dest.vmsd, &to.dest.heap, to.dest.opaque)
+        .faithful(&heap, &result)
+    {
         Ok(found) => found
             .into_iter()
             .filter(|f| *f != crate::leak::Finding::FailedLoadKeepsAllocations)

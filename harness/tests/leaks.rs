@@ -209,10 +209,16 @@ fn the_leak_oracle_sees_the_overwritten_buffer() {
         let mut heap = dst.heap.clone();
         let r = vmstate_reference::load_state(d, &dst.vmsd, &mut heap, dst.opaque, 1, &stream);
         assert!(r.is_ok());
-        let report = leak::check(d, &dst.vmsd, &dst.heap, &heap, dst.opaque, &r);
+        let report = leak::Before::new(d, &dst.vmsd, &dst.heap, dst.opaque).check(&heap, &r);
         assert_eq!(report.violations.len(), 1, "{report}");
-        assert!(leak::strict(d, &dst.vmsd, &dst.heap, &heap, dst.opaque, &r).is_err());
-        let found = leak::faithful(d, &dst.vmsd, &dst.heap, &heap, dst.opaque, &r).unwrap();
+        assert!(
+            leak::Before::new(d, &dst.vmsd, &dst.heap, dst.opaque)
+                .strict(&heap, &r)
+                .is_err()
+        );
+        let found = leak::Before::new(d, &dst.vmsd, &dst.heap, dst.opaque)
+            .faithful(&heap, &r)
+            .unwrap();
         assert_eq!(
             found.into_iter().collect::<Vec<_>>(),
             [Finding::VmsAllocOverwrite]
@@ -224,7 +230,9 @@ fn the_leak_oracle_sees_the_overwritten_buffer() {
         let buf = heap2.read_ptr(dst.opaque + 8).unwrap();
         let other = heap2.alloc_prepared(vec![1, 2, 3]).unwrap();
         heap2.write_ptr(dst.opaque + 8, other).unwrap();
-        let err = leak::faithful(d, &vmsd, &dst.heap, &heap2, dst.opaque, &Ok(0)).unwrap_err();
+        let err = leak::Before::new(d, &vmsd, &dst.heap, dst.opaque)
+            .faithful(&heap2, &Ok(0))
+            .unwrap_err();
         assert!(err.contains(&format!("{buf:#x}")), "{err}");
     }
 }
@@ -238,15 +246,9 @@ fn a_failed_strict_load_restores_the_destination() {
         let mut heap = dst.heap.clone();
         let r = codec.load_strict(&mut heap, dst.opaque, 1, &stream[..cut]);
         assert!(r.is_err(), "cut {cut}");
-        leak::strict(
-            Dialect::Qemu11_1,
-            &dst.vmsd,
-            &dst.heap,
-            &heap,
-            dst.opaque,
-            &r,
-        )
-        .unwrap();
+        leak::Before::new(Dialect::Qemu11_1, &dst.vmsd, &dst.heap, dst.opaque)
+            .strict(&heap, &r)
+            .unwrap();
         assert_eq!(heap.live_bytes(), dst.heap.live_bytes());
     }
 }

@@ -15,7 +15,7 @@
 //! reference crate's `n_elems`, `size` and `element_addr`.
 //!
 //! QEMU breaks the first rule on purpose in a few places; [`Finding`] names
-//! each one with the C code responsible, and [`faithful`] attributes every
+//! each one with the C code responsible, and [`Before::faithful`] attributes every
 //! lost object to one of them or reports it as unexplained. A failed QEMU
 //! load frees nothing, but what it allocated stays linked into the device
 //! (spec 3.5): reachable, so not a leak by the rule above; it is reported as
@@ -28,26 +28,29 @@ mod report;
 
 pub use finding::Finding;
 pub use reach::{PathId, Paths, Reach, Slot, reach};
-pub use report::{Before, Cause, Report, Violation, check};
+pub use report::{Before, Cause, Report, Violation};
 
 use std::collections::BTreeSet;
-use vmstate_reference::{Addr, Dialect, Dynamic, Error, ErrorKind, Heap, UNINIT_BYTE, Vmsd};
+use vmstate_reference::{Dynamic, Error, ErrorKind, Heap, UNINIT_BYTE};
 
-/// The findings a QEMU-faithful load shows, or a description of what no
-/// finding explains.
-pub fn faithful(
-    d: Dialect,
-    vmsd: &Vmsd,
-    before: &Heap,
-    after: &Heap,
-    opaque: Addr,
-    result: &Result<usize, Error>,
-) -> Result<BTreeSet<Finding>, String> {
-    Before::new(d, vmsd, before, opaque).faithful(after, result)
+/// The strict-mode allocation cap: the most bytes live at once during the
+/// load, beyond what was live before it, is at most `cap`. `after` must be
+/// a clone of `before` on which [`Heap::reset_peak`] was called before the
+/// load (the bytes live at the end are not enough: a failed strict load
+/// frees everything it made). Returns the growth.
+pub fn within_cap(before: &Heap, after: &Heap, cap: u64) -> Result<u64, String> {
+    let growth = after.peak_live_bytes().saturating_sub(before.live_bytes());
+    if growth > cap {
+        return Err(format!(
+            "the load had {growth} bytes more live at its peak than before, more than the cap {cap}"
+        ));
+    }
+    Ok(growth)
 }
 
 impl Before<'_> {
-    /// [`faithful`] of a load from this destination.
+    /// The findings a QEMU-faithful load shows, or a description of what no
+    /// finding explains.
     pub fn faithful(
         &self,
         after: &Heap,
@@ -117,39 +120,10 @@ impl Before<'_> {
             ))
         }
     }
-}
 
-/// The strict-mode allocation cap: the most bytes live at once during the
-/// load, beyond what was live before it, is at most `cap`. `after` must be
-/// a clone of `before` on which [`Heap::reset_peak`] was called before the
-/// load (the bytes live at the end are not enough: a failed strict load
-/// frees everything it made). Returns the growth.
-pub fn within_cap(before: &Heap, after: &Heap, cap: u64) -> Result<u64, String> {
-    let growth = after.peak_live_bytes().saturating_sub(before.live_bytes());
-    if growth > cap {
-        return Err(format!(
-            "the load had {growth} bytes more live at its peak than before, more than the cap {cap}"
-        ));
-    }
-    Ok(growth)
-}
-
-/// The strict-mode contract: after `Ok` the report is clean; after `Err`
-/// every allocation that existed before is byte-for-byte as it was (same
-/// freed flag) and everything the load made is freed.
-pub fn strict(
-    d: Dialect,
-    vmsd: &Vmsd,
-    before: &Heap,
-    after: &Heap,
-    opaque: Addr,
-    result: &Result<usize, Error>,
-) -> Result<(), String> {
-    Before::new(d, vmsd, before, opaque).strict(after, result)
-}
-
-impl Before<'_> {
-    /// [`strict`] of a load from this destination.
+    /// The strict-mode contract: after `Ok` the report is clean; after `Err`
+    /// every allocation that existed before is byte-for-byte as it was (same
+    /// freed flag) and everything the load made is freed.
     pub fn strict(&self, after: &Heap, result: &Result<usize, Error>) -> Result<(), String> {
         let before = self.heap;
         let report = self.check(after, result);

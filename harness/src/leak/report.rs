@@ -105,19 +105,6 @@ impl fmt::Display for Report {
     }
 }
 
-/// The leak oracle: compares the destination before (`before`) and after
-/// (`after`) a load whose result was `result`.
-pub fn check(
-    d: Dialect,
-    vmsd: &Vmsd,
-    before: &Heap,
-    after: &Heap,
-    opaque: Addr,
-    result: &Result<usize, Error>,
-) -> Report {
-    Before::new(d, vmsd, before, opaque).check(after, result)
-}
-
 /// The destination before a load, walked once, so that several loads from
 /// it (the QEMU-faithful and the strict one) are checked against one walk.
 pub struct Before<'a> {
@@ -152,7 +139,8 @@ impl<'a> Before<'a> {
         }
     }
 
-    /// [`check`] of a load from this destination.
+    /// The leak oracle: compares the destination before the load with
+    /// `after`, the same memory after a load whose result was `result`.
     pub fn check(&self, after: &Heap, result: &Result<usize, Error>) -> Report {
         let Before {
             d,

@@ -51,7 +51,16 @@ fn violations(
     opaque: Addr,
     r: &Result<usize, Error>,
 ) -> Vec<Violation> {
-    leak::check(d, vmsd, before, after, opaque, r).violations
+    leak::Before::new(d, vmsd, before, opaque)
+        .check(after, r)
+        .violations
+}
+
+/// A load both modes reject: strict mode fails, and the faithful verdict
+/// is an unexplained leak, whose text is returned.
+fn rejected(walked: &leak::Before, after: &Heap) -> String {
+    assert!(walked.strict(after, &OK).is_err());
+    walked.faithful(after, &OK).unwrap_err()
 }
 
 /// The unbroken heaps: nothing happened, or a load made a buffer and
@@ -65,12 +74,15 @@ fn leak_oracle_passes_a_clean_load() {
         let b = after.malloc(4, Allocator::GMalloc0, "d.buf").unwrap();
         after.write_ptr(o + BUF, b).unwrap();
         after.write(o, &4u32.to_le_bytes()).unwrap();
-        let report = leak::check(d, &vmsd, &before, &after, o, &OK);
+        let report = leak::Before::new(d, &vmsd, &before, o).check(&after, &OK);
         assert!(report.is_clean(), "{report}");
         assert_eq!((report.made_live, report.made_bytes), (vec![b], 4));
-        leak::strict(d, &vmsd, &before, &after, o, &OK).unwrap();
+        leak::Before::new(d, &vmsd, &before, o)
+            .strict(&after, &OK)
+            .unwrap();
         assert!(
-            leak::faithful(d, &vmsd, &before, &after, o, &OK)
+            leak::Before::new(d, &vmsd, &before, o)
+                .faithful(&after, &OK)
                 .unwrap()
                 .is_empty()
         );
@@ -96,8 +108,7 @@ fn leak_rule_unreachable_allocation() {
                 cause: Cause::Unattributed,
             }]
         );
-        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
-        let err = leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap_err();
+        let err = rejected(&leak::Before::new(d, &vmsd, &before, o), &after);
         assert!(err.contains(&format!("{lost:#x}")), "{err}");
 
         // The newest allocation is lost, an older one is linked: the older
@@ -119,9 +130,15 @@ fn leak_rule_unreachable_allocation() {
                 cause: Cause::Finding(Finding::VmsAllocOverwrite),
             }]
         );
-        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
+        assert!(
+            leak::Before::new(d, &vmsd, &before, o)
+                .strict(&after, &OK)
+                .is_err()
+        );
         assert_eq!(
-            leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap(),
+            leak::Before::new(d, &vmsd, &before, o)
+                .faithful(&after, &OK)
+                .unwrap(),
             [Finding::VmsAllocOverwrite].into()
         );
 
@@ -171,8 +188,7 @@ fn leak_rule_prepared_allocation_made_unreachable() {
                 cause: Cause::Overwrite,
             }]
         );
-        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
-        let err = leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap_err();
+        let err = rejected(&leak::Before::new(d, &vmsd, &before, o), &after);
         assert!(err.contains("overwritten"), "{err}");
 
         // Through the VMS_ALLOC pointer `buf`: attributed to the finding.
@@ -191,10 +207,16 @@ fn leak_rule_prepared_allocation_made_unreachable() {
             }]
         );
         assert_eq!(
-            leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap(),
+            leak::Before::new(d, &vmsd, &before, o)
+                .faithful(&after, &OK)
+                .unwrap(),
             [Finding::VmsAllocOverwrite].into()
         );
-        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
+        assert!(
+            leak::Before::new(d, &vmsd, &before, o)
+                .strict(&after, &OK)
+                .is_err()
+        );
 
         // A prepared allocation nothing pointed to before is not the load's.
         let mut before2 = before.clone();
@@ -234,8 +256,7 @@ fn leak_rule_double_free() {
                 path: String::new()
             }]
         );
-        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
-        let err = leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap_err();
+        let err = rejected(&leak::Before::new(d, &vmsd, &before, o), &after);
         assert!(err.contains("double free"), "{err}");
         // The same free returned as the load's result: reported once, with
         // the result's path.
@@ -299,8 +320,7 @@ fn leak_rule_pointer_into_freed_memory() {
             matches!(&v[..], [Violation::Dangling { addr, .. }] if *addr == held + 2),
             "{v:?}"
         );
-        assert!(leak::strict(d, &vmsd, &before, &after, o, &OK).is_err());
-        let err = leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap_err();
+        let err = rejected(&leak::Before::new(d, &vmsd, &before, o), &after);
         assert!(err.contains("dangling"), "{err}");
     }
 }
@@ -330,35 +350,53 @@ fn strict_rules_of_a_failed_load() {
     for d in Dialect::ALL {
         let (vmsd, before, o) = leak_dest(d, json!({"len": 2, "buf": "0102", "p": [7]}));
         // Untouched: fine.
-        leak::strict(d, &vmsd, &before, &before, o, &failed()).unwrap();
+        leak::Before::new(d, &vmsd, &before, o)
+            .strict(&before, &failed())
+            .unwrap();
         // A made allocation still linked (reachable: no leak rule fires).
         let mut after = before.clone();
         let made = after.malloc(4, Allocator::GMalloc0, "d.p").unwrap();
         let old = after.read_ptr(o + P).unwrap();
         after.write_ptr(o + P, made).unwrap();
         after.free(old).unwrap();
-        assert!(leak::check(d, &vmsd, &before, &after, o, &failed()).is_clean());
-        let err = leak::strict(d, &vmsd, &before, &after, o, &failed()).unwrap_err();
+        assert!(
+            leak::Before::new(d, &vmsd, &before, o)
+                .check(&after, &failed())
+                .is_clean()
+        );
+        let err = leak::Before::new(d, &vmsd, &before, o)
+            .strict(&after, &failed())
+            .unwrap_err();
         assert!(err.contains("left 4 bytes"), "{err}");
-        leak::strict(d, &vmsd, &before, &after, o, &OK).unwrap();
+        leak::Before::new(d, &vmsd, &before, o)
+            .strict(&after, &OK)
+            .unwrap();
         assert_eq!(
-            leak::faithful(d, &vmsd, &before, &after, o, &failed()).unwrap(),
+            leak::Before::new(d, &vmsd, &before, o)
+                .faithful(&after, &failed())
+                .unwrap(),
             [Finding::FailedLoadKeepsAllocations].into()
         );
         // Prepared bytes not restored: the root, and a buffer.
         for at in [o, before.read_ptr(o + BUF).unwrap()] {
             let mut after = before.clone();
             after.write(at + 1, &[0x55]).unwrap();
-            let err = leak::strict(d, &vmsd, &before, &after, o, &failed()).unwrap_err();
+            let err = leak::Before::new(d, &vmsd, &before, o)
+                .strict(&after, &failed())
+                .unwrap_err();
             assert!(err.contains(&format!("{at:#x}")), "{err}");
-            leak::strict(d, &vmsd, &before, &after, o, &OK).unwrap();
+            leak::Before::new(d, &vmsd, &before, o)
+                .strict(&after, &OK)
+                .unwrap();
         }
         // A prepared allocation freed (and not pointed to) is not restored.
         let mut before2 = before.clone();
         let stray = before2.alloc_prepared(vec![1]).unwrap();
         let mut after2 = before2.clone();
         after2.free(stray).unwrap();
-        let err = leak::strict(d, &vmsd, &before2, &after2, o, &failed()).unwrap_err();
+        let err = leak::Before::new(d, &vmsd, &before2, o)
+            .strict(&after2, &failed())
+            .unwrap_err();
         assert!(err.contains("did not restore"), "{err}");
     }
 }
@@ -372,7 +410,9 @@ fn faithful_names_the_unzeroed_table_only_for_poison() {
         let poison = u64::from_le_bytes([UNINIT_BYTE; 8]);
         let found = |slot: u64| {
             let r = Err(Error::new(ErrorKind::AutoAllocSlotNotNull { slot }, 0, "d"));
-            leak::faithful(d, &vmsd, &before, &before, o, &r).unwrap()
+            leak::Before::new(d, &vmsd, &before, o)
+                .faithful(&before, &r)
+                .unwrap()
         };
         let has = Finding::AllocAutoAllocUnzeroedTable.dialects().contains(&d);
         assert_eq!(
@@ -395,7 +435,7 @@ fn leak_reports_and_findings_render() {
     let lost = after.malloc(6, Allocator::GMalloc, "d.buf").unwrap();
     after.free(held).unwrap();
     after.free(held).unwrap_err();
-    let report = leak::check(d, &vmsd, &before, &after, o, &OK);
+    let report = leak::Before::new(d, &vmsd, &before, o).check(&after, &OK);
     let text = report.to_string();
     assert_eq!(text.lines().count(), 3, "{text}");
     for want in [
@@ -539,13 +579,17 @@ fn faithful_cascades_need_a_named_finding() {
         assert_eq!(v.len(), 2, "{v:?}");
         assert!(v.iter().any(|v| matches!(v, Violation::Leaked { base, cause: Cause::Unattributed, .. } if *base == below)));
         assert_eq!(
-            leak::faithful(d, &vmsd, &before, &after, o, &OK).unwrap(),
+            leak::Before::new(d, &vmsd, &before, o)
+                .faithful(&after, &OK)
+                .unwrap(),
             [Finding::VmsAllocOverwrite].into()
         );
         // Without the overwrite, the same lost object is unexplained.
         let mut alone = before.clone();
         alone.malloc(4, Allocator::GMalloc, "d.buf[0].x").unwrap();
-        let err = leak::faithful(d, &vmsd, &before, &alone, o, &OK).unwrap_err();
+        let err = leak::Before::new(d, &vmsd, &before, o)
+            .faithful(&alone, &OK)
+            .unwrap_err();
         assert!(err.contains("d.buf[0].x"), "{err}");
     }
 }
@@ -587,7 +631,7 @@ fn leak_walk_sees_a_table_behind_a_stale_count() {
     after.write(o, &[1]).unwrap();
     let new = after.malloc(4, Allocator::GMalloc0, "p.arr[0]").unwrap();
     after.write_ptr(table, new).unwrap();
-    let report = leak::check(d, &vmsd, &before, &after, o, &OK);
+    let report = leak::Before::new(d, &vmsd, &before, o).check(&after, &OK);
     assert!(
         report
             .violations
@@ -596,7 +640,8 @@ fn leak_walk_sees_a_table_behind_a_stale_count() {
         "{report}"
     );
     assert!(
-        leak::faithful(d, &vmsd, &before, &after, o, &OK)
+        leak::Before::new(d, &vmsd, &before, o)
+            .faithful(&after, &OK)
             .unwrap()
             .contains(&Finding::ComboAllocOverNonNull)
     );
@@ -613,6 +658,6 @@ fn leak_walk_sees_a_table_behind_a_stale_count() {
         &json!({"n": 0, "arr": [{"a": 7}]}),
     )
     .unwrap();
-    let clean = leak::check(d10, &dst.vmsd, &dst.heap, &dst.heap, dst.opaque, &OK);
+    let clean = leak::Before::new(d10, &dst.vmsd, &dst.heap, dst.opaque).check(&dst.heap, &OK);
     assert!(clean.is_clean(), "{clean}");
 }
