@@ -510,4 +510,58 @@ mod tests {
         assert!(h.place(0x6fff_ffff, [0; 2], Origin::Prepared).is_err());
         assert!(h.alloc_prepared([0; 4]).unwrap() > 0x7000_0002);
     }
+
+    #[test]
+    fn place_below_and_between_keeps_the_ledger_in_address_order() {
+        let mut h = Heap::default();
+        h.place(0x7000_0000, [7], Origin::Prepared).unwrap();
+        h.place(0x2000_0000, [2], Origin::Prepared).unwrap(); // below every allocation
+        h.place(0x5000_0000, [5], Origin::Prepared).unwrap(); // between two
+        let top = h.alloc_prepared([9]).unwrap();
+        let bases: Vec<Addr> = h.allocations().map(|a| a.base).collect();
+        assert_eq!(bases, [0x2000_0000, 0x5000_0000, 0x7000_0000, top]);
+        for (addr, v) in [
+            (0x2000_0000, 2),
+            (0x5000_0000, 5),
+            (0x7000_0000, 7),
+            (top, 9),
+        ] {
+            assert_eq!(h.read(addr, 1).unwrap(), &[v]);
+            assert_eq!(h.allocation_at(addr).unwrap().base, addr);
+        }
+        assert!(format!("{h:?}").contains("Prepared"));
+    }
+
+    #[test]
+    fn place_touching_an_allocation_but_not_over_it() {
+        let mut h = Heap::default();
+        h.place(0x7000_0000, [0; 16], Origin::Prepared).unwrap();
+        // Ending where it starts, and starting where it ends.
+        h.place(0x7000_0000 - 8, [1; 8], Origin::Prepared).unwrap();
+        h.place(0x7000_0010, [2; 8], Origin::Prepared).unwrap();
+        // One byte over either edge.
+        assert!(h.place(0x6fff_fff0, [0; 9], Origin::Prepared).is_err());
+        assert!(h.place(0x7000_0017, [0], Origin::Prepared).is_err());
+    }
+
+    #[test]
+    fn objects_lie_a_guard_apart_and_their_ends_are_outside() {
+        let mut h = Heap::default();
+        let a = h.alloc_prepared([0; 100]).unwrap();
+        let b = h.malloc(1, Allocator::GMalloc, "p").unwrap();
+        assert!(
+            (a + 100 + GUARD..a + 100 + GUARD + 16).contains(&b),
+            "{a:#x} {b:#x}"
+        );
+        assert_eq!(b % 16, 0);
+        assert!(h.allocation_at(a + 99).is_some());
+        assert!(h.allocation_at(a + 100).is_none());
+        assert!(h.read(a + 100, 1).is_err());
+        let empty = h.alloc_prepared([]).unwrap();
+        assert_eq!(h.allocation_at(empty).unwrap().size(), 0);
+        h.place(0x7000_0000, [1, 2], Origin::Prepared).unwrap();
+        let c = h.alloc_prepared([0]).unwrap();
+        let end = 0x7000_0002;
+        assert!((end + GUARD..end + GUARD + 16).contains(&c), "{c:#x}");
+    }
 }
