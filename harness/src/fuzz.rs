@@ -120,12 +120,18 @@ pub fn differential(data: &[u8]) -> Result<(), String> {
     let Some(input) = load_input(data) else {
         return Ok(());
     };
-    oracle::save_agrees(&input.case).map_err(|f| f.to_string())?;
+    let case_file = || input.case.to_json();
+    oracle::save_agrees_on(&input.built, &oracle::MODELS).map_err(|e| {
+        format!(
+            "reference and optimized save disagree\n{e}\ncase file:\n{}",
+            case_file()
+        )
+    })?;
     oracle::load_agrees_on(&input.built, &input.stream, &oracle::MODELS).map_err(|e| {
         format!(
             "reference and optimized load disagree\nmutation: {:?}\n{e}\ncase file:\n{}",
             input.mutation,
-            input.case.to_json()
+            case_file()
         )
     })
 }
