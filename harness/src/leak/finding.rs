@@ -3,6 +3,7 @@
 use super::Cause;
 use std::fmt;
 use vmstate_reference::{Dialect, Dynamic, Flag, is_dynamic_array};
+
 /// A way QEMU's load leaks or trips over its own allocations, with the C
 /// code responsible. Line numbers are given only where a diff in the
 /// sources showed them (the RFC 13/17 hunks of seed 001); otherwise the

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 use vmstate_reference::{Addr, Dialect, Field, Flag, Heap, Vmsd, element_addr, n_elems, size};
+
 /// Elements a reachability walk may visit; keeps hostile counts finite.
 const WALK_BUDGET: u64 = 1 << 22;
 

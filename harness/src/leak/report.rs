@@ -9,6 +9,7 @@ use std::fmt;
 use vmstate_reference::{
     Addr, Allocation, Allocator, Dialect, Error, ErrorKind, Heap, HeapError, Origin, Vmsd,
 };
+
 /// One broken rule of the leak oracle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Violation {
