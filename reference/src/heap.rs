@@ -73,7 +73,7 @@ impl Allocation<'_> {
 }
 
 /// A ledger entry: where its bytes sit in the arena.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 struct Entry {
     base: Addr,
     at: usize,
