@@ -192,3 +192,37 @@ proptest! {
         }
     }
 }
+
+/// The `load` fuzz target's cap admits a legitimate load that allocates far
+/// more than one byte per wire byte: 8 AUTO_ALLOC elements of a 4,097-byte
+/// struct with two bytes on the wire each (its 0x31 marker and `a`): 32,776
+/// bytes for an 18-byte save, 276 bytes with the trailer `stream_of` adds,
+/// so above 276 + 16 KiB.
+#[test]
+fn the_load_targets_cap_admits_large_elements_with_few_wire_bytes() {
+    let file: CaseFile = serde_json::from_str(
+        r#"{"structs": {"S": "uint8_t a; uint8_t pad[4096];", "P": "uint16_t m; S **arr;"},
+            "vmsds": [
+              {"name": "p", "struct": "P", "fields": [
+                {"member": "m", "info": "uint16"},
+                {"member": "arr", "vmsd": "s", "count": "m",
+                 "flags": "POINTER|VARRAY|ARRAY_OF_POINTER|STRUCT|AUTO_ALLOC"}]},
+              {"name": "s", "struct": "S", "fields": [{"member": "a", "info": "uint8"}]}],
+            "cases": [{"name": "big", "dialects": ["qemu-11.1"],
+                       "state": {"m": 8, "arr": [{"a": 1}, {"a": 2}, {"a": 3}, {"a": 4},
+                                                 {"a": 5}, {"a": 6}, {"a": 7}, {"a": 8}]},
+                       "dest": {"m": 0, "arr": [null, null, null, null, null, null, null, null]}}]}"#,
+    )
+    .unwrap();
+    let b = fuzz::build(&GenCase::from_file(Dialect::Qemu11_1, file)).unwrap();
+    let saved = b.reference_bytes().unwrap();
+    assert_eq!(saved.len(), 2 + 8 * 2, "{saved:x?}");
+    let stream = stream_of(&saved);
+    let (r, peak, _) = strict_load(b.d, &b.dest.vmsd, &b.dest.heap, b.dest.opaque, &stream);
+    assert!(r.is_ok(), "{r:?}");
+    assert!(
+        peak >= 8 * 4097 && peak > stream.len() as u64 + SLACK,
+        "{peak}"
+    );
+    fuzz::load_never_leaks(&b, &stream).expect("within the target's cap");
+}
