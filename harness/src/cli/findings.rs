@@ -140,7 +140,8 @@ fn replay(
     let result =
         vmstate_reference::load_state(d, &dst.vmsd, &mut heap, dst.opaque, version, &stream);
     r.detail.push(format!("QEMU-faithful load: {result:?}"));
-    let report = leak::Before::new(d, &dst.vmsd, &dst.heap, dst.opaque).check(&heap, &result);
+    let walked = leak::Before::new(d, &dst.vmsd, &dst.heap, dst.opaque);
+    let report = walked.check(&heap, &result);
     r.detail
         .extend(report.violations.iter().map(|v| v.to_string()));
     if result.is_err() && !report.made_live.is_empty() {
@@ -150,7 +151,7 @@ fn replay(
             report.made_live.len()
         ));
     }
-    r.found = leak::Before::new(d, &dst.vmsd, &dst.heap, dst.opaque).faithful(&heap, &result)?;
+    r.found = walked.faithful(&heap, &result)?;
     if !r.found.contains(&expected) {
         return Err(format!(
             "expected {}, the leak oracle found {:?}\n    {}",
@@ -162,7 +163,7 @@ fn replay(
 
     let mut heap = dst.heap.clone();
     let result = Compiled::new(d, &dst.vmsd).load_strict(&mut heap, dst.opaque, version, &stream);
-    leak::Before::new(d, &dst.vmsd, &dst.heap, dst.opaque).strict(&heap, &result)?;
+    walked.strict(&heap, &result)?;
     r.detail.push(format!(
         "strict codec load: {result:?}, no leak, ledger balances"
     ));

@@ -4,7 +4,7 @@
 use super::Finding;
 use super::finding::cause_of;
 use super::reach::{PathId, Reach, Slot, reach};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use vmstate_reference::{
     Addr, Allocation, Allocator, Dialect, Error, ErrorKind, Heap, HeapError, Origin, Vmsd,
@@ -114,7 +114,6 @@ pub struct Before<'a> {
     pub(super) heap: &'a Heap,
     opaque: Addr,
     reach: Reach<'a>,
-    existed: BTreeSet<Addr>,
     /// The first slot (in address order) that held each base.
     holder: BTreeMap<Addr, (Addr, PathId)>,
 }
@@ -122,7 +121,6 @@ pub struct Before<'a> {
 impl<'a> Before<'a> {
     pub fn new(d: Dialect, vmsd: &'a Vmsd, heap: &'a Heap, opaque: Addr) -> Before<'a> {
         let reach = reach(d, vmsd, heap, opaque);
-        let existed = heap.allocations().map(|a| a.base).collect();
         let mut holder = BTreeMap::new();
         for (&at, s) in &reach.slots {
             if let Some(b) = heap.allocation_at(s.value) {
@@ -135,9 +133,16 @@ impl<'a> Before<'a> {
             heap,
             opaque,
             reach,
-            existed,
             holder,
         }
+    }
+
+    /// Whether an allocation at `base` existed before the load (the heap
+    /// never hands an address out twice).
+    fn existed(&self, base: Addr) -> bool {
+        self.heap
+            .allocation_at(base)
+            .is_some_and(|a| a.base == base)
     }
 
     /// The leak oracle: compares the destination before the load with
@@ -149,7 +154,6 @@ impl<'a> Before<'a> {
             heap: before,
             opaque,
             reach: ref r0,
-            ref existed,
             holder: ref holder_before,
         } = *self;
         let r1 = reach(d, vmsd, after, opaque);
@@ -181,7 +185,7 @@ impl<'a> Before<'a> {
             if r1.reachable.contains(&a.base) {
                 continue;
             }
-            let made = !existed.contains(&a.base);
+            let made = !self.existed(a.base);
             match (&a.origin, made) {
                 (Origin::Load { path, allocator }, true) => {
                     // Its slot was overwritten by a later allocation for the same
@@ -248,7 +252,7 @@ impl<'a> Before<'a> {
             });
         }
         for a in after.allocations() {
-            if !a.freed && !existed.contains(&a.base) {
+            if !a.freed && !self.existed(a.base) {
                 report.made_live.push(a.base);
                 report.made_bytes += a.size();
             }
