@@ -215,3 +215,53 @@ fn scalar_elements_are_a_field_size_apart() {
         }
     }
 }
+
+/// `p`: an array of 5 pointers to uint32, all NULL in the destination, so
+/// every element is one 0x30 byte (the optimized codec consumes such runs
+/// in one scan).
+const NULL_POINTERS: &str = r#"{
+  "source": "a run of NULL entries",
+  "structs": {"T": "uint32_t *p[5];"},
+  "vmsds": [{"name": "t", "struct": "T", "fields": [{"member": "p", "info": "uint32", "flags": "ARRAY|ARRAY_OF_POINTER"}]}],
+  "cases": [{"name": "null", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {}}]
+}"#;
+
+/// Each NULL entry is still an element: a limit of 5 lets the five 0x30
+/// bytes through, 3 stops at p[3] (offset 3), 0 at p[0]. A byte that is
+/// not 0x30 ends the run where it stands: p[2], offset 2.
+#[test]
+fn a_run_of_null_entries_counts_each_element_and_stops_at_a_bad_byte() {
+    let stream = [0x30, 0x30, 0x30, 0x30, 0x30, 0x00];
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(NULL_POINTERS, d, &stream, limits(5))
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(5), "{d} codec {i}");
+            assert_eq!(heap.read(o, 40).unwrap(), [0; 40], "{d} codec {i}");
+        }
+        stops_at(
+            NULL_POINTERS,
+            d,
+            &stream,
+            &[(3, 3, "t.p[3]"), (0, 0, "t.p[0]")],
+        );
+        let bad = [0x30, 0x30, 0x32, 0x30, 0x30, 0x00];
+        for (i, (r, _, _)) in both(NULL_POINTERS, d, &bad, Limits::default())
+            .into_iter()
+            .enumerate()
+        {
+            let e = r.unwrap_err();
+            let kind = if d == Dialect::Qemu10 {
+                ErrorKind::NullptrMarkerExpected(0x32)
+            } else {
+                ErrorKind::UnexpectedPtrMarker(0x32)
+            };
+            assert_eq!(
+                (e.kind, e.offset, e.path.as_str()),
+                (kind, 2, "t.p[2]"),
+                "{d} codec {i}"
+            );
+        }
+    }
+}

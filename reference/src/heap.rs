@@ -7,6 +7,7 @@
 //! so that a leak oracle can reason about what a load did.
 
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 /// A simulated host address. 0 is NULL.
 pub type Addr = u64;
@@ -123,7 +124,6 @@ impl Default for HeapLimits {
 /// Equality compares the ledger (each allocation's bytes, origin and
 /// state), the next address, the limits and the bad frees; not
 /// [`Heap::peak_live_bytes`], which is a measurement.
-#[derive(Clone)]
 pub struct Heap {
     entries: Vec<Entry>,
     arena: Vec<u8>,
@@ -135,6 +135,43 @@ pub struct Heap {
     /// live allocation (a double or wild free), oldest first.
     bad_frees: Vec<Addr>,
     pub limits: HeapLimits,
+    /// The entry the last lookup found: a load walks one table or object
+    /// at a time, so most lookups hit it without a search. Only a hint;
+    /// [`Heap::entry_index`] checks it.
+    last_hit: Hint,
+}
+
+/// An entry index remembered across lookups through `&Heap` (atomic only
+/// so that a heap stays `Sync`; a relaxed load is a plain load).
+#[derive(Default)]
+struct Hint(AtomicUsize);
+
+impl Clone for Hint {
+    fn clone(&self) -> Hint {
+        Hint(AtomicUsize::new(self.0.load(Relaxed)))
+    }
+}
+
+/// A clone keeps room to grow: a load's allocations append to the arena
+/// and the ledger, and growing an exact-size copy would copy it again.
+impl Clone for Heap {
+    fn clone(&self) -> Heap {
+        fn roomy<T: Clone>(v: &[T]) -> Vec<T> {
+            let mut out = Vec::with_capacity(v.len() + v.len() / 2 + 64);
+            out.extend_from_slice(v);
+            out
+        }
+        Heap {
+            entries: roomy(&self.entries),
+            arena: roomy(&self.arena),
+            next_base: self.next_base,
+            live_bytes: self.live_bytes,
+            peak_live_bytes: self.peak_live_bytes,
+            bad_frees: self.bad_frees.clone(),
+            limits: self.limits,
+            last_hit: self.last_hit.clone(),
+        }
+    }
 }
 
 impl PartialEq for Heap {
@@ -171,6 +208,7 @@ impl Heap {
             peak_live_bytes: 0,
             bad_frees: Vec::new(),
             limits,
+            last_hit: Hint::default(),
         }
     }
 
@@ -323,12 +361,25 @@ impl Heap {
     /// The index of the entry whose range holds `addr` (its base for an
     /// empty one), if any.
     fn entry_index(&self, addr: Addr) -> Option<usize> {
+        let holds = |e: &Entry| addr.wrapping_sub(e.base) < e.size as u64 || addr == e.base;
+        let hint = self.last_hit.0.load(Relaxed);
+        if self.entries.get(hint).is_some_and(holds) {
+            return Some(hint);
+        }
+        // The newest allocation, which a load fills right after making it
+        // (without moving the hint off the table it came from).
+        let top = self.entries.len().checked_sub(1)?;
+        if self.entries[top].base <= addr {
+            return holds(&self.entries[top]).then_some(top);
+        }
         let i = self
             .entries
             .partition_point(|e| e.base <= addr)
             .checked_sub(1)?;
-        let e = &self.entries[i];
-        (addr - e.base < e.size as u64 || addr == e.base).then_some(i)
+        holds(&self.entries[i]).then(|| {
+            self.last_hit.0.store(i, Relaxed);
+            i
+        })
     }
 
     fn view<'h>(&'h self, e: &'h Entry) -> Allocation<'h> {
@@ -563,5 +614,33 @@ mod tests {
         let c = h.alloc_prepared([0]).unwrap();
         let end = 0x7000_0002;
         assert!((end + GUARD..end + GUARD + 16).contains(&c), "{c:#x}");
+    }
+
+    /// Lookups remember the last entry they found and try the newest one
+    /// before searching; neither shortcut may answer for an address outside
+    /// it, nor survive a `place` that shifts the ledger's indices.
+    #[test]
+    fn remembered_lookups_answer_only_for_their_own_entry() {
+        let mut h = Heap::default();
+        let (a, b) = (0x5000_0000, 0x6000_0000);
+        h.place(a, [1; 32], Origin::Prepared).unwrap();
+        h.place(b, [2; 8], Origin::Prepared).unwrap();
+        let top = h.alloc_prepared([3; 4]).unwrap();
+        assert_eq!(h.read(a + 8, 1).unwrap(), &[1]); // remembers a
+        assert!(h.read(a + 32, 1).is_err(), "just past a");
+        assert_eq!(h.read(b, 1).unwrap(), &[2]);
+        assert!(h.read(top + 4, 1).is_err(), "just past the newest");
+        assert!(h.read(top + 4096, 1).is_err(), "far above the newest");
+        assert_eq!(h.read(a, 1).unwrap(), &[1]);
+        // a moves from index 0 to 1; the remembered index now names another.
+        h.place(0x2000_0000, [9; 64], Origin::Prepared).unwrap();
+        assert_eq!(h.read(a + 31, 1).unwrap(), &[1]);
+        assert!(h.read(a + 32, 1).is_err(), "just past a, after the shift");
+        assert_eq!(h.read(0x2000_0000 + 40, 1).unwrap(), &[9]);
+        assert_eq!(h.read(b + 7, 1).unwrap(), &[2]);
+        assert_eq!(h.read(top + 3, 1).unwrap(), &[3]);
+        let c = h.clone();
+        assert_eq!(c.read(a + 1, 1).unwrap(), &[1]);
+        assert_eq!(c.allocation_at(0x2000_0000).unwrap().size(), 64);
     }
 }

@@ -7,7 +7,7 @@ use super::plan::{Alloc, Elem, FieldPlan, Flat, OverNonNull, Slots, VmsdPlan, c_
 use super::strict::{STRICT_SLACK, Strict, alloc_ratio};
 use super::walk::{self, Path, Seg, stride_at};
 use vmstate_reference::{
-    Addr, Allocator, Error, ErrorKind, Heap, Info, Limits, MARKER_NULL, MARKER_VALID,
+    Addr, Allocator, Error, ErrorKind, Heap, Info, Limits, MARKER_NULL, MARKER_VALID, POINTER_SIZE,
     QEMU_VM_SUBSECTION,
 };
 
@@ -275,7 +275,12 @@ impl<'p> Loader<'p, '_, '_> {
             self.elements += n as u64;
             return done;
         }
-        for i in 0..n {
+        let mut i = 0;
+        while i < n {
+            if let skipped @ 1.. = self.null_run(field, first, size, i, n) {
+                i += skipped;
+                continue;
+            }
             if field.array {
                 self.path.push(Seg::Index(i));
             }
@@ -292,8 +297,43 @@ impl<'p> Loader<'p, '_, '_> {
             if field.array {
                 self.path.pop();
             }
+            i += 1;
         }
         Ok(())
+    }
+
+    /// How many elements from `i` on are NULL slots with a 0x30 marker (a
+    /// nullptr placeholder or a NULL ptr marker), consumed here in one scan:
+    /// each is one byte of stream and changes nothing else, in every slot
+    /// kind that reads markers. 0 when the next element needs the precise
+    /// path (a non-NULL slot, another byte, slots that are not one table of
+    /// host pointers, or the element limit).
+    fn null_run(&mut self, field: &FieldPlan, first: Addr, size: i64, i: i64, n: i64) -> i64 {
+        let markers = matches!(
+            field.slots,
+            Slots::NullptrPlaceholder | Slots::Marker { .. }
+        );
+        if !markers || size != POINTER_SIZE as i64 {
+            return 0;
+        }
+        let at = stride_at(first, size, i);
+        let Some(table) = self.heap.allocation_at(at).filter(|a| !a.freed) else {
+            return 0;
+        };
+        let slots = table
+            .bytes
+            .get((at - table.base) as usize..)
+            .unwrap_or_default();
+        let room = self.limits.max_elements.saturating_sub(self.elements);
+        let run = slots
+            .chunks_exact(POINTER_SIZE as usize)
+            .zip(&self.input[self.pos..])
+            .take((n - i).min(room.min(i64::MAX as u64) as i64) as usize)
+            .take_while(|(slot, b)| **b == MARKER_NULL && slot.iter().all(|&x| x == 0))
+            .count();
+        self.pos += run;
+        self.elements += run as u64;
+        run as i64
     }
 
     /// A flat struct into one slice of memory; false (nothing touched)

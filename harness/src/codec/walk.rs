@@ -2,6 +2,8 @@
 //! only when an error needs it, and the per-field count, size and
 //! existence answers read from the heap.
 
+use std::fmt::Write;
+
 use super::plan::{Count, Exists, FieldPlan, SizeRule};
 use vmstate_reference::{Addr, Error, ErrorKind, Heap};
 
@@ -40,14 +42,17 @@ impl<'p> Path<'p> {
         self.segs.pop();
     }
     pub fn render(&self) -> String {
-        let mut out = self.root.to_string();
+        let mut out = String::with_capacity(self.root.len() + 12 * self.segs.len());
+        out.push_str(self.root);
         for s in &self.segs {
             match s {
                 Seg::Field(n) => {
                     out.push('.');
                     out.push_str(n);
                 }
-                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+                Seg::Index(i) => {
+                    let _ = write!(out, "[{i}]");
+                }
                 Seg::Suffix(s) => out.push_str(s),
             }
         }
