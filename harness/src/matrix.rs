@@ -85,7 +85,7 @@ fn migrate(file: &CaseFile, src: Dialect, dst: Dialect) -> Result<(), String> {
             _ => e.kind.code().to_string(),
         });
     }
-    let want = file.cases[0].state.as_ref().ok_or("no state")?;
+    let want = file.cases[0].state.as_deref().ok_or("no state")?;
     let got = value::read(&heap, &to.types, &to.dest.ty, to.dest.opaque, Some(want))?;
     if &got != want {
         return Err("wrong state".into());

@@ -12,6 +12,7 @@ use crate::engine::{Agreement, Class, Engine, Failed, Optimized, Reference, Run,
 use crate::generate::GenCase;
 use arbitrary::Arbitrary;
 use std::fmt;
+use std::sync::Arc;
 use vmstate_reference::{
     self as reference, Dialect, Dynamic, Error, Heap, MARKER_VALID, NullEntry, QEMU_VM_EOF, Span,
     SpanKind, Vmsd,
@@ -58,7 +59,7 @@ pub struct Built {
     pub dest: Prepared,
     /// The source state as the case file gives it (the shape hint for
     /// reading any heap back).
-    pub state: serde_json::Value,
+    pub state: Arc<serde_json::Value>,
 }
 
 impl Built {
@@ -70,7 +71,10 @@ impl Built {
         let types = Types::new(&file.structs)?;
         let spec = &file.cases[0];
         let empty = serde_json::Value::Object(Default::default());
-        let state = spec.state.clone().unwrap_or(empty.clone());
+        let state = spec
+            .state
+            .clone()
+            .unwrap_or_else(|| Arc::new(empty.clone()));
         let src = prepare(file, &types, spec, d, &state)?;
         let dest = prepare(file, &types, spec, d, spec.dest.as_ref().unwrap_or(&empty))?;
         Ok(Built {
@@ -386,7 +390,7 @@ fn round_trip_on(b: &Built, e: &dyn Engine) -> Result<(), String> {
     if consumed != saved.len() {
         return Err(format!("load consumed {consumed} of {} bytes", saved.len()));
     }
-    let want = &b.state;
+    let want: &serde_json::Value = &b.state;
     let got = value::read(&dest, &b.types, &b.dest.ty, b.dest.opaque, Some(want))
         .map_err(|e| format!("reading the destination: {e}"))?;
     if &got != want {

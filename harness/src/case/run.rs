@@ -137,7 +137,7 @@ fn run_case(
         return Err("no vmsds".into());
     }
     let empty = Value::Object(Default::default());
-    let state = case.state.as_ref().unwrap_or(&empty);
+    let state = case.state.as_deref().unwrap_or(&empty);
     let src = prepare(file, types, case, d, state)?;
 
     let want = case.check.as_deref().unwrap_or("ok");

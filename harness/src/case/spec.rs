@@ -6,6 +6,7 @@ use super::ctype::{CType, StructLayout, Types};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use vmstate_reference::{Dialect, Dynamic, Field, Flag, Indirect, Info, PointerStride, Test, Vmsd};
 
 /// One JSON file: shared declarations and a list of cases.
@@ -131,9 +132,10 @@ pub struct CaseSpec {
     /// Expected `vmstate_check` verdict: "ok" or a rule name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub check: Option<String>,
-    /// Source object state.
+    /// Source object state (shared with the [`crate::oracle::Built`]s made
+    /// from it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<Value>,
+    pub state: Option<Arc<Value>>,
     /// Expected wire bytes (hex) of the root VMSD payload, without EOF.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wire: Option<String>,

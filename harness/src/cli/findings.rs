@@ -115,7 +115,7 @@ fn destination(
     let dest_state = spec
         .dest
         .clone()
-        .unwrap_or_else(|| value::zeroed(spec.state.as_ref().unwrap_or(&empty)));
+        .unwrap_or_else(|| value::zeroed(spec.state.as_deref().unwrap_or(&empty)));
     let dst = prepare(file, types, spec, d, &dest_state)?;
     let mut stream = value::parse_hex(spec.wire.as_deref().ok_or("the case has no wire")?)?;
     stream.push(QEMU_VM_EOF);

@@ -19,6 +19,7 @@ use arbitrary::{Arbitrary, Result, Unstructured};
 use device::Gen;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use vmstate_reference::Dialect;
 
 /// Every shape the generator records, in the order `check --stats` prints
@@ -256,7 +257,7 @@ pub fn generate_with(u: &mut Unstructured, dialect: Dialect, options: Options) -
         dialects: vec![dialect.name().into()],
         root: None,
         check: None,
-        state: Some(Value::Object(state)),
+        state: Some(Arc::new(Value::Object(state))),
         wire: None,
         save: None,
         dest: Some(Value::Object(dest)),

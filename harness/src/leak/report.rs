@@ -4,6 +4,7 @@
 use super::Finding;
 use super::finding::cause_of;
 use super::reach::{PathId, Reach, Slot, reach};
+use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fmt;
 use vmstate_reference::{
@@ -114,27 +115,36 @@ pub struct Before<'a> {
     pub(super) heap: &'a Heap,
     opaque: Addr,
     reach: Reach<'a>,
-    /// The first slot (in address order) that held each base.
-    holder: BTreeMap<Addr, (Addr, PathId)>,
+    /// The first slot (in address order) that held each base; made when a
+    /// report first needs it.
+    holder: OnceCell<BTreeMap<Addr, (Addr, PathId)>>,
 }
 
 impl<'a> Before<'a> {
     pub fn new(d: Dialect, vmsd: &'a Vmsd, heap: &'a Heap, opaque: Addr) -> Before<'a> {
-        let reach = reach(d, vmsd, heap, opaque);
-        let mut holder = BTreeMap::new();
-        for (&at, s) in &reach.slots {
-            if let Some(b) = heap.allocation_at(s.value) {
-                holder.entry(b.base).or_insert((at, s.path));
-            }
-        }
         Before {
             d,
             vmsd,
             heap,
             opaque,
-            reach,
-            holder,
+            reach: reach(d, vmsd, heap, opaque),
+            holder: OnceCell::new(),
         }
+    }
+
+    /// The slot that held `base` before the load (the first in address
+    /// order).
+    fn holder(&self, base: Addr) -> Option<(Addr, PathId)> {
+        let holder = self.holder.get_or_init(|| {
+            let mut holder = BTreeMap::new();
+            for (&at, s) in &self.reach.slots {
+                if let Some(b) = self.heap.allocation_at(s.value) {
+                    holder.entry(b.base).or_insert((at, s.path));
+                }
+            }
+            holder
+        });
+        holder.get(&base).copied()
     }
 
     /// Whether an allocation at `base` existed before the load (the heap
@@ -154,27 +164,16 @@ impl<'a> Before<'a> {
             heap: before,
             opaque,
             reach: ref r0,
-            holder: ref holder_before,
+            ..
         } = *self;
         let r1 = reach(d, vmsd, after, opaque);
         let mut report = Report::default();
-        // Which slot holds each base after the load (the last in address
-        // order), then those the load made, by field with indexes dropped and
-        // in address order: what overwrote a leaked allocation.
-        let holder_after: BTreeMap<Addr, (&Slot, Allocation)> = r1
-            .slots
-            .values()
-            .filter_map(|s| after.allocation_at(s.value).map(|a| (a.base, (s, a))))
-            .collect();
-        let mut held_by_field: BTreeMap<String, Vec<(Addr, &Slot)>> = BTreeMap::new();
-        for (&base, &(s, a)) in &holder_after {
-            if let Origin::Load { path, .. } = &a.origin {
-                held_by_field
-                    .entry(without_indexes(path))
-                    .or_default()
-                    .push((base, s));
-            }
-        }
+        // Made when a leak needs a cause: the allocations the load made that
+        // a slot holds after it, by field with indexes dropped and in address
+        // order (the last slot in address order holding each): what
+        // overwrote a leaked allocation.
+        let held_by_field = OnceCell::new();
+        let held_by_field = || held_by_field.get_or_init(|| held_by_field_of(&r1, after));
         let slot_cause = |slot_at: Addr| -> Cause {
             match r1.slots.get(&slot_at) {
                 None => Cause::ContainerLost,
@@ -192,7 +191,7 @@ impl<'a> Before<'a> {
                     // field (the same element, or another element at the same
                     // address: a qemu-10.x array of pointers with `.size = 0`
                     // loads every element into slot 0).
-                    let cause = held_by_field
+                    let cause = held_by_field()
                         .get(&without_indexes(path))
                         .and_then(|held| held.iter().find(|(b, _)| *b != a.base))
                         .map_or(Cause::Unattributed, |(_, s)| cause_of(d, s.flags));
@@ -205,8 +204,8 @@ impl<'a> Before<'a> {
                     });
                 }
                 _ if r0.reachable.contains(&a.base) && a.base != opaque => {
-                    let (slot_path, cause) = match holder_before.get(&a.base) {
-                        Some(&(at, path)) => (r0.path(path), slot_cause(at)),
+                    let (slot_path, cause) = match self.holder(a.base) {
+                        Some((at, path)) => (r0.path(path), slot_cause(at)),
                         None => (String::new(), Cause::Unattributed),
                     };
                     report.violations.push(Violation::Overwritten {
@@ -259,6 +258,27 @@ impl<'a> Before<'a> {
         }
         report
     }
+}
+
+/// The allocations a load made that a slot of `r1` holds, by field with
+/// indexes dropped, in address order; each with the last slot in address
+/// order that holds it.
+fn held_by_field_of<'r>(r1: &'r Reach, after: &Heap) -> BTreeMap<String, Vec<(Addr, &'r Slot)>> {
+    let holder_after: BTreeMap<Addr, (&Slot, Allocation)> = r1
+        .slots
+        .values()
+        .filter_map(|s| after.allocation_at(s.value).map(|a| (a.base, (s, a))))
+        .collect();
+    let mut held_by_field: BTreeMap<String, Vec<(Addr, &Slot)>> = BTreeMap::new();
+    for (&base, &(s, a)) in &holder_after {
+        if let Origin::Load { path, .. } = &a.origin {
+            held_by_field
+                .entry(without_indexes(path))
+                .or_default()
+                .push((base, s));
+        }
+    }
+    held_by_field
 }
 
 /// A field path with its element indexes removed: `p.a[3].b` is `p.a[].b`.
