@@ -3,6 +3,8 @@
 //! files given as arguments through the same oracle instead.
 #![cfg_attr(fuzzing, no_main)]
 
+use vmstate_fuzz as _; // the global allocator
+
 #[cfg(fuzzing)]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     if let Err(e) = vmstate_harness::fuzz::load(data) {

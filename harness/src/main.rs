@@ -4,6 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use vmstate_harness::cli;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Property-based compatibility harness for QEMU's migration wire format.
 #[derive(Parser)]
 #[command(name = "vmstate-harness", version)]
