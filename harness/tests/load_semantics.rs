@@ -6,7 +6,7 @@
 
 use vmstate_harness::case::{ctype::Types, run::prepare, spec::CaseFile};
 use vmstate_harness::codec::Compiled;
-use vmstate_reference::{Dialect, Error, ErrorKind, Heap, Limits, Vmsd};
+use vmstate_reference::{Dialect, Error, ErrorKind, Heap, HeapError, Limits, Vmsd};
 
 /// A prepared destination: VMSD, heap, opaque.
 fn dest(json: &str, d: Dialect) -> (Vmsd, Heap, u64) {
@@ -26,10 +26,22 @@ fn both(
     limits: Limits,
 ) -> [(Result<usize, Error>, Heap, u64); 2] {
     let (vmsd, heap, o) = dest(json, d);
+    both_on(&vmsd, heap, o, d, stream, limits)
+}
+
+/// [`both`] on a prepared destination.
+fn both_on(
+    vmsd: &Vmsd,
+    heap: Heap,
+    o: u64,
+    d: Dialect,
+    stream: &[u8],
+    limits: Limits,
+) -> [(Result<usize, Error>, Heap, u64); 2] {
     let mut h1 = heap.clone();
-    let r1 = vmstate_reference::load_state_with(d, &vmsd, &mut h1, o, 1, stream, &limits);
+    let r1 = vmstate_reference::load_state_with(d, vmsd, &mut h1, o, 1, stream, &limits);
     let mut h2 = heap;
-    let r2 = Compiled::with_limits(d, &vmsd, limits).load(&mut h2, o, 1, stream);
+    let r2 = Compiled::with_limits(d, vmsd, limits).load(&mut h2, o, 1, stream);
     [(r1, h1, o), (r2, h2, o)]
 }
 
@@ -263,5 +275,108 @@ fn a_run_of_null_entries_counts_each_element_and_stops_at_a_bad_byte() {
                 "{d} codec {i}"
             );
         }
+    }
+}
+
+/// Both codecs fail `stream` into `heap` with `kind` at element `path`,
+/// with the same error.
+fn both_fail(
+    vmsd: &Vmsd,
+    heap: Heap,
+    o: u64,
+    d: Dialect,
+    stream: &[u8],
+    kind: ErrorKind,
+    path: &str,
+) {
+    let [(r1, _, _), (r2, _, _)] = both_on(vmsd, heap, o, d, stream, Limits::default());
+    let e = r1.unwrap_err();
+    assert_eq!((&e.kind, e.path.as_str()), (&kind, path), "{d} reference");
+    assert_eq!(r2, Err(e), "{d} optimized");
+}
+
+/// `s`: an ARRAY of 2 structs of one uint64: 8-byte elements in place,
+/// not slots, so a leading 0x30 byte is data (x[0] = 0x3030303030303030).
+const EIGHT_BYTE_STRUCTS: &str = r#"{
+  "source": "8-byte elements that are not pointers",
+  "structs": {"S": "uint64_t x;", "T": "S s[2];"},
+  "vmsds": [
+    {"name": "s", "struct": "S", "fields": [{"member": "x", "info": "uint64"}]},
+    {"name": "t", "struct": "T", "fields": [{"member": "s", "vmsd": "s", "flags": "ARRAY|STRUCT"}]}
+  ],
+  "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {}}]
+}"#;
+
+/// Only slots of host pointers read as NULL entries: a zeroed 8-byte
+/// struct followed by 0x30 bytes loads them as its value.
+#[test]
+fn zeroed_eight_byte_elements_are_not_null_entries() {
+    let mut stream = vec![0x30; 8];
+    stream.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1, 0]);
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(EIGHT_BYTE_STRUCTS, d, &stream, Limits::default())
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(16), "{d} codec {i}");
+            assert_eq!(
+                heap.read_uint(o, 8).unwrap(),
+                0x3030_3030_3030_3030,
+                "{d} codec {i}"
+            );
+            assert_eq!(heap.read_uint(o + 8, 8).unwrap(), 1, "{d} codec {i}");
+        }
+    }
+}
+
+/// qemu-10.x `.size = 0` on an array of pointers: every element is slot
+/// 0 (`first_elem + size * i`), and `!curr_elem && size` is false, so a
+/// NULL slot is no placeholder: `get_uint32` stores through NULL.
+#[test]
+fn a_null_slot_of_size_zero_is_no_placeholder() {
+    let json = NULL_POINTERS.replace(
+        r#""flags": "ARRAY|ARRAY_OF_POINTER"}"#,
+        r#""flags": "ARRAY|ARRAY_OF_POINTER", "size": 0}"#,
+    );
+    let d = Dialect::Qemu10;
+    let (vmsd, heap, o) = dest(&json, d);
+    assert_eq!(vmsd.fields[0].size, 0);
+    let kind = ErrorKind::Memory(HeapError::NullDeref { addr: 0 });
+    both_fail(&vmsd, heap, o, d, &[0x30, 0x30, 0x00], kind, "t.p[0]");
+}
+
+/// `p`: a pointer to a table of 3 pointers to uint32, all NULL.
+const POINTER_TO_TABLE: &str = r#"{
+  "source": "a table behind a pointer",
+  "structs": {"T": "uint32_t **p;"},
+  "vmsds": [{"name": "t", "struct": "T", "fields": [{"member": "p", "info": "uint32", "num": 3, "flags": "POINTER|ARRAY|ARRAY_OF_POINTER"}]}],
+  "cases": [{"name": "null", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {"p": [null, null, null]}}]
+}"#;
+
+/// A table that was freed holds no NULL entries: reading slot 0 is a use
+/// after free (undefined behaviour in C), however NULL its bytes look.
+#[test]
+fn a_freed_table_is_read_as_freed_memory() {
+    for d in Dialect::ALL {
+        let (vmsd, mut heap, o) = dest(POINTER_TO_TABLE, d);
+        let table = heap.read_ptr(o).unwrap();
+        assert_eq!(heap.read(table, 24).unwrap(), [0; 24]);
+        heap.free(table).unwrap();
+        let kind = ErrorKind::Memory(HeapError::UseAfterFree { addr: table });
+        both_fail(&vmsd, heap, o, d, &[0x30, 0x30, 0x30, 0x00], kind, "t.p[0]");
+    }
+}
+
+/// A slot whose every byte is non-zero (here 0x31 x 8, as a stray value
+/// would be) is a pointer, not a NULL entry, even before a 0x30 byte: the
+/// element loads through it.
+#[test]
+fn a_slot_of_non_zero_bytes_is_followed() {
+    let wild = 0x3131_3131_3131_3131;
+    for d in Dialect::ALL {
+        let (vmsd, mut heap, o) = dest(NULL_POINTERS, d);
+        heap.write_ptr(o, wild).unwrap();
+        let kind = ErrorKind::Memory(HeapError::OutOfBounds { addr: wild, len: 4 });
+        both_fail(&vmsd, heap, o, d, &[0x30; 9], kind, "t.p[0]");
     }
 }
