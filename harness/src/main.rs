@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use vmstate_harness::cli;
 
+/// mimalloc: `check` runs about a fifth more cases per second than on
+/// glibc's malloc (README, "Speed").
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
