@@ -172,8 +172,8 @@ impl<'a> Before<'a> {
         // a slot holds after it, by field with indexes dropped and in address
         // order (the last slot in address order holding each): what
         // overwrote a leaked allocation.
-        let held_by_field = OnceCell::new();
-        let held_by_field = || held_by_field.get_or_init(|| held_by_field_of(&r1, after));
+        let held = OnceCell::new();
+        let held_by_field = || held.get_or_init(|| held_by_field_of(&r1, after));
         let slot_cause = |slot_at: Addr| -> Cause {
             match r1.slots.get(&slot_at) {
                 None => Cause::ContainerLost,
