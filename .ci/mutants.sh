@@ -23,7 +23,8 @@ leak)
         --test leaks --test oracle_selftest --test strict_cap
     ;;
 codec-load)
-    exec cargo mutants --file harness/src/codec/load.rs --file harness/src/codec/strict.rs "$@" -- \
+    exec cargo mutants --file harness/src/codec/load.rs --file "harness/src/codec/load/*.rs" \
+        --file harness/src/codec/strict.rs "$@" -- \
         --test vectors --test properties --test leaks --test strict_cap --test strict_load \
         --test load_semantics --test oracle_selftest
     ;;
