@@ -12,7 +12,7 @@ mkdir -p "$work/src" "$work/out"
 ln -s "$root" "$work/src/vmstate-harness"
 SRC="$work/src" OUT="$work/out" SANITIZER=address RUSTUP_TOOLCHAIN=nightly \
     CARGO_TARGET_DIR="$root/fuzz/target" bash "$root/.clusterfuzzlite/build.sh"
-missing=0
+failed=0
 for src in "$root"/fuzz/fuzz_targets/*.rs; do
     t=$(basename "$src" .rs)
     if [ -x "$work/out/$t" ]; then
@@ -20,11 +20,11 @@ for src in "$root"/fuzz/fuzz_targets/*.rs; do
         # ASan must see every allocation: fuzz/build.rs keeps mimalloc out.
         if nm "$work/out/$t" | grep -q ' mi_malloc_aligned$'; then
             echo "$t: mimalloc linked into a sanitizer build" >&2
-            missing=1
+            failed=1
         fi
     else
         echo "MISSING $t" >&2
-        missing=1
+        failed=1
     fi
 done
-exit "$missing"
+exit "$failed"

@@ -146,12 +146,6 @@ pub struct Heap {
 #[derive(Default)]
 struct Hint(AtomicUsize);
 
-impl Clone for Hint {
-    fn clone(&self) -> Hint {
-        Hint(AtomicUsize::new(self.0.load(Relaxed)))
-    }
-}
-
 /// A clone keeps room to grow: a load's allocations append to the arena
 /// and the ledger, and growing an exact-size copy would copy it again.
 impl Clone for Heap {
@@ -169,7 +163,7 @@ impl Clone for Heap {
             peak_live_bytes: self.peak_live_bytes,
             bad_frees: self.bad_frees.clone(),
             limits: self.limits,
-            last_hit: self.last_hit.clone(),
+            last_hit: Hint::default(),
         }
     }
 }

@@ -335,6 +335,21 @@ pub fn c_str(bytes: &[u8]) -> &[u8] {
     bytes.split(|&b| b == 0).next().unwrap_or(bytes)
 }
 
+/// Whether `info->get` compares the wire value with what memory holds
+/// (`*_equal`, `int32 le`) instead of only storing it: such elements need
+/// the element-by-element path.
+pub fn compares_with_memory(info: Info) -> bool {
+    matches!(
+        info,
+        Info::Int32Equal
+            | Info::Uint8Equal
+            | Info::Uint16Equal
+            | Info::Uint32Equal
+            | Info::Uint64Equal
+            | Info::Int32Le
+    )
+}
+
 /// A struct whose fields, at one version, are nothing but plain scalars and
 /// dense scalar arrays: saved and loaded from one slice (its subsections
 /// follow the ordinary way).
@@ -404,15 +419,7 @@ impl Flat {
             if n < 1 || size as u64 != width || f.offset.checked_add(width * n as u64)? > 1 << 32 {
                 return None;
             }
-            plain &= !matches!(
-                info,
-                Info::Int32Equal
-                    | Info::Uint8Equal
-                    | Info::Uint16Equal
-                    | Info::Uint32Equal
-                    | Info::Uint64Equal
-                    | Info::Int32Le
-            );
+            plain &= !compares_with_memory(*info);
             runs.push(FlatRun {
                 offset: f.offset,
                 width,

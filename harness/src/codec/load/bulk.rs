@@ -4,7 +4,7 @@
 //! nothing touched, where it cannot prove that.
 
 use super::Loader;
-use crate::codec::plan::{FieldPlan, Flat, Slots};
+use crate::codec::plan::{FieldPlan, Flat, Slots, compares_with_memory};
 use crate::codec::walk::{Seg, stride_at};
 use vmstate_reference::{Addr, Error, ErrorKind, Info, MARKER_NULL, POINTER_SIZE};
 
@@ -34,15 +34,13 @@ impl Loader<'_, '_, '_> {
         let Some(table) = self.heap.allocation_at(at).filter(|a| !a.freed) else {
             return 0;
         };
-        let slots = table
-            .bytes
-            .get((at - table.base) as usize..)
-            .unwrap_or_default();
+        // `allocation_at` found `at` inside the table (or at its base).
+        let slots = &table.bytes[(at - table.base) as usize..];
         let room = self.limits.max_elements.saturating_sub(self.elements);
         let run = slots
             .chunks_exact(POINTER_SIZE as usize)
             .zip(&self.input[self.pos..])
-            .take((n - i).min(room.min(i64::MAX as u64) as i64) as usize)
+            .take(((n - i) as u64).min(room) as usize)
             .take_while(|(slot, b)| **b == MARKER_NULL && slot.iter().all(|&x| x == 0))
             .count();
         self.pos += run;
@@ -99,16 +97,7 @@ impl Loader<'_, '_, '_> {
         size: i64,
     ) -> Option<Result<(), Error>> {
         let w = info.scalar_width()?;
-        let plain = !matches!(
-            info,
-            Info::Int32Equal
-                | Info::Uint8Equal
-                | Info::Uint16Equal
-                | Info::Uint32Equal
-                | Info::Uint64Equal
-                | Info::Int32Le
-        );
-        if !plain || size as u64 != w || first == 0 {
+        if compares_with_memory(info) || size as u64 != w || first == 0 {
             return None;
         }
         let w = w as usize;
