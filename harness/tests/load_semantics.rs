@@ -380,3 +380,30 @@ fn a_slot_of_non_zero_bytes_is_followed() {
         both_fail(&vmsd, heap, o, d, &[0x30; 9], kind, "t.p[0]");
     }
 }
+
+/// `s`: an ARRAY of 2 structs whose one field is `uint32 equal`.
+const EQUAL_STRUCTS: &str = r#"{
+  "source": "structs that only compare",
+  "structs": {"S": "uint32_t x;", "T": "S s[2];"},
+  "vmsds": [
+    {"name": "s", "struct": "S", "fields": [{"member": "x", "info": "uint32 equal"}]},
+    {"name": "t", "struct": "T", "fields": [{"member": "s", "vmsd": "s", "flags": "ARRAY|STRUCT"}]}
+  ],
+  "cases": [{"name": "five", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {"s": [{"x": 5}, {"x": 5}]}}]
+}"#;
+
+/// A struct of nothing but `*_equal` fields is no flat struct to store in
+/// one pass: `get_uint32_equal` compares 6 with the 5 in memory and fails.
+#[test]
+fn a_struct_of_equal_fields_compares_each_element() {
+    let stream = [0, 0, 0, 5, 0, 0, 0, 6, 0];
+    for d in Dialect::ALL {
+        let (vmsd, heap, o) = dest(EQUAL_STRUCTS, d);
+        let kind = ErrorKind::NotEqual {
+            info: "uint32 equal",
+            local: 5,
+            incoming: 6,
+        };
+        both_fail(&vmsd, heap, o, d, &stream, kind, "t.s[1].x");
+    }
+}
