@@ -185,6 +185,10 @@ fn every_finding_reproduces() {
         .map(|r| r.to_string())
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    for r in &results {
+        let want = r.expected.expect("every finding case names its finding");
+        assert!(r.found.contains(&want), "{r}: the replay found {:?}", r.found);
+    }
     for f in Finding::ALL {
         assert!(
             results.iter().any(|r| r.expected == Some(f)),
