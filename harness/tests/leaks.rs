@@ -187,7 +187,11 @@ fn every_finding_reproduces() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     for r in &results {
         let want = r.expected.expect("every finding case names its finding");
-        assert!(r.found.contains(&want), "{r}: the replay found {:?}", r.found);
+        assert!(
+            r.found.contains(&want),
+            "{r}: the replay found {:?}",
+            r.found
+        );
     }
     for f in Finding::ALL {
         assert!(
