@@ -407,3 +407,68 @@ fn a_struct_of_equal_fields_compares_each_element() {
         both_fail(&vmsd, heap, o, d, &stream, kind, "t.s[1].x");
     }
 }
+
+/// `p`: the first 3 of 4 pointers (ARRAY, `num` 3), then `b`: one byte.
+/// p[0] points at a uint32; p[1..4] are NULL.
+const THREE_OF_FOUR: &str = r#"{
+  "source": "a run of NULL entries ends with the field",
+  "structs": {"T": "uint32_t *p[4]; uint8_t b;"},
+  "vmsds": [{"name": "t", "struct": "T", "fields": [
+    {"member": "p", "info": "uint32", "num": 3, "flags": "ARRAY|ARRAY_OF_POINTER"},
+    {"member": "b", "info": "uint8"}]}],
+  "cases": [{"name": "one", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {"p": [0, null, null, null]}}]
+}"#;
+
+/// p[0] loads 7 in place (no marker before a non-NULL slot), p[1] and
+/// p[2] are one `30` each, and the third `30` is `b`'s value, although
+/// the table's slot 3 is NULL too.
+#[test]
+fn a_run_of_null_entries_stops_at_the_fields_count() {
+    let stream = [0, 0, 0, 7, 0x30, 0x30, 0x30, 0];
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(THREE_OF_FOUR, d, &stream, Limits::default())
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(r, Ok(7), "{d} codec {i}");
+            let p0 = heap.read_ptr(o).unwrap();
+            assert_eq!(heap.read_uint(p0, 4).unwrap(), 7, "{d} codec {i}");
+            assert_eq!(heap.read(o + 32, 1).unwrap(), [0x30], "{d} codec {i}");
+        }
+    }
+}
+
+/// `a`: 2 uint32 (ARRAY). The stream ends 2 bytes into a[1].
+const TWO_UINT32: &str = r#"{
+  "source": "a truncated scalar array",
+  "structs": {"T": "uint32_t a[2];"},
+  "vmsds": [{"name": "t", "struct": "T", "fields": [{"member": "a", "info": "uint32", "flags": "ARRAY"}]}],
+  "cases": [{"name": "zero", "dialects": ["qemu-10.x", "qemu-master", "qemu-11.1", "alloc-combo"], "root": "t", "dest": {}}]
+}"#;
+
+/// `qemu_get_be32` past the end reads the bytes there then zeros: a[1]
+/// is stored as 0xaabb0000 before the sticky error is noticed (EOF at
+/// offset 6, path t.a[1]).
+#[test]
+fn a_truncated_element_is_stored_with_zeros_before_the_error() {
+    let stream = [0, 0, 0, 1, 0xaa, 0xbb];
+    for d in Dialect::ALL {
+        for (i, (r, heap, o)) in both(TWO_UINT32, d, &stream, Limits::default())
+            .into_iter()
+            .enumerate()
+        {
+            let e = r.unwrap_err();
+            assert_eq!(
+                (e.kind, e.offset, e.path.as_str()),
+                (ErrorKind::Eof, 6, "t.a[1]"),
+                "{d} codec {i}"
+            );
+            assert_eq!(heap.read_uint(o, 4).unwrap(), 1, "{d} codec {i}");
+            assert_eq!(
+                heap.read_uint(o + 4, 4).unwrap(),
+                0xaabb_0000,
+                "{d} codec {i}"
+            );
+        }
+    }
+}
