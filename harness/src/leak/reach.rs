@@ -100,28 +100,97 @@ impl Reach<'_> {
     }
 }
 
-/// Walks the object at `opaque` as `vmsd` describes it.
+/// Walks the object at `opaque` as `vmsd` describes it, recording every
+/// slot and path.
 pub fn reach<'v>(d: Dialect, vmsd: &'v Vmsd, heap: &Heap, opaque: Addr) -> Reach<'v> {
+    walk(d, vmsd, heap, opaque, Reach::default())
+}
+
+/// The reachable bases of a walk, and whether it met a dangling pointer:
+/// all a clean load's check needs. A walk that records only these skips
+/// the slot map and the path nodes; [`reach`] walks the same way.
+#[derive(Debug, Default)]
+pub struct Bases {
+    /// Sorted, without repeats (after [`reach_bases`] returns).
+    bases: Vec<Addr>,
+    pub dangling: bool,
+}
+
+impl Bases {
+    /// Whether the live allocation at `base` is reachable.
+    pub fn contains(&self, base: Addr) -> bool {
+        self.bases.binary_search(&base).is_ok()
+    }
+}
+
+/// [`reach`], recording only the reachable bases and whether any declared
+/// pointer dangles.
+pub fn reach_bases(d: Dialect, vmsd: &Vmsd, heap: &Heap, opaque: Addr) -> Bases {
+    let mut out = walk(d, vmsd, heap, opaque, Bases::default());
+    // A walk meets bases mostly in address order: the sort is one pass.
+    out.bases.sort_unstable();
+    out.bases.dedup();
+    out
+}
+
+/// What a walk keeps of what it meets.
+trait Record<'v> {
+    /// A path node; its id names the node in later calls.
+    fn path(&mut self, parent: PathId, seg: Seg<'v>) -> PathId;
+    fn slot(&mut self, at: Addr, slot: Slot);
+    fn reachable(&mut self, base: Addr);
+    fn dangling(&mut self, path: PathId, value: Addr);
+}
+
+impl<'v> Record<'v> for Reach<'v> {
+    fn path(&mut self, parent: PathId, seg: Seg<'v>) -> PathId {
+        self.paths.push(parent, seg)
+    }
+    fn slot(&mut self, at: Addr, slot: Slot) {
+        self.slots.insert(at, slot);
+    }
+    fn reachable(&mut self, base: Addr) {
+        self.reachable.insert(base);
+    }
+    fn dangling(&mut self, path: PathId, value: Addr) {
+        self.dangling.push((path, value));
+    }
+}
+
+impl<'v> Record<'v> for Bases {
+    fn path(&mut self, _: PathId, _: Seg<'v>) -> PathId {
+        0
+    }
+    fn slot(&mut self, _: Addr, _: Slot) {}
+    fn reachable(&mut self, base: Addr) {
+        self.bases.push(base);
+    }
+    fn dangling(&mut self, _: PathId, _: Addr) {
+        self.dangling = true;
+    }
+}
+
+fn walk<'v, R: Record<'v>>(d: Dialect, vmsd: &'v Vmsd, heap: &Heap, opaque: Addr, out: R) -> R {
     let mut w = Walker {
         d,
         heap,
-        out: Reach::default(),
+        out,
         budget: WALK_BUDGET,
     };
-    let root = w.out.paths.push(0, Seg::Root(&vmsd.name));
+    let root = w.out.path(0, Seg::Root(&vmsd.name));
     w.mark(opaque, root);
     w.vmsd(vmsd, opaque, root);
     w.out
 }
 
-struct Walker<'h, 'v> {
+struct Walker<'h, R> {
     d: Dialect,
     heap: &'h Heap,
-    out: Reach<'v>,
+    out: R,
     budget: u64,
 }
 
-impl<'v> Walker<'_, 'v> {
+impl<'v, R: Record<'v>> Walker<'_, R> {
     /// Records `value` as reachable; false if it points at nothing live.
     fn mark(&mut self, value: Addr, path: PathId) -> bool {
         if value == 0 {
@@ -129,11 +198,11 @@ impl<'v> Walker<'_, 'v> {
         }
         match self.heap.allocation_at(value) {
             Some(a) if a.freed => {
-                self.out.dangling.push((path, value));
+                self.out.dangling(path, value);
                 false
             }
             Some(a) => {
-                self.out.reachable.insert(a.base);
+                self.out.reachable(a.base);
                 true
             }
             None => false,
@@ -142,13 +211,13 @@ impl<'v> Walker<'_, 'v> {
 
     fn slot(&mut self, at: Addr, path: PathId, flags: u32) -> Option<Addr> {
         let value = self.heap.read_ptr(at).ok()?;
-        self.out.slots.insert(at, Slot { value, path, flags });
+        self.out.slot(at, Slot { value, path, flags });
         self.mark(value, path).then_some(value)
     }
 
     fn vmsd(&mut self, vmsd: &'v Vmsd, opaque: Addr, path: PathId) {
         for field in &vmsd.fields {
-            let fpath = self.out.paths.push(path, Seg::Field(&field.name));
+            let fpath = self.out.path(path, Seg::Field(&field.name));
             self.field(field, opaque, fpath);
         }
         for sub in &vmsd.subsections {
@@ -156,7 +225,7 @@ impl<'v> Walker<'_, 'v> {
                 Some(rest) if rest.starts_with('/') => Seg::Suffix(rest),
                 _ => Seg::Subsection(&sub.name),
             };
-            let spath = self.out.paths.push(path, seg);
+            let spath = self.out.path(path, seg);
             self.vmsd(sub, opaque, spath);
         }
     }
@@ -212,14 +281,76 @@ impl<'v> Walker<'_, 'v> {
                 if self.heap.read_ptr(at).is_err() {
                     return; // past the table: the count no longer matches it
                 }
-                let epath = self.out.paths.push(fpath, Seg::Index(i));
+                let epath = self.out.path(fpath, Seg::Index(i));
                 if let (Some(elem), Some(v)) = (self.slot(at, epath, field.flags), nested) {
                     self.vmsd(v, elem, epath);
                 }
             } else if let Some(v) = nested {
-                let epath = self.out.paths.push(fpath, Seg::Index(i));
+                let epath = self.out.path(fpath, Seg::Index(i));
                 self.vmsd(v, at, epath);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::load_input;
+
+    /// The bases-only walk finds what the whole walk finds: the same
+    /// reachable set and a dangling pointer exactly when it finds one, on
+    /// generated destinations before and after a load, and after freeing
+    /// one of their allocations (which makes declared pointers dangle).
+    #[test]
+    fn a_bases_only_walk_finds_what_the_whole_walk_finds() {
+        let mut rng = 0x1eaf_u64;
+        let (mut compared, mut dangled) = (0, 0);
+        for _ in 0..400 {
+            let bytes: Vec<u8> = (0..512)
+                .map(|_| {
+                    rng ^= rng << 13;
+                    rng ^= rng >> 7;
+                    rng ^= rng << 17;
+                    rng as u8
+                })
+                .collect();
+            let Some(input) = load_input(&bytes) else {
+                continue;
+            };
+            let b = &input.built;
+            let (vmsd, opaque) = (&b.dest.vmsd, b.dest.opaque);
+            let mut loaded = b.dest.heap.clone();
+            let _ = vmstate_reference::load_state(
+                b.d,
+                vmsd,
+                &mut loaded,
+                opaque,
+                vmsd.version_id,
+                &input.stream,
+            );
+            let mut freed = loaded.clone();
+            let victim = loaded
+                .allocations()
+                .filter(|a| !a.freed && a.base != opaque)
+                .map(|a| a.base)
+                .nth(bytes[0] as usize % 4);
+            if let Some(base) = victim {
+                freed.free(base).unwrap();
+            }
+            for heap in [&b.dest.heap, &loaded, &freed] {
+                let whole = reach(b.d, vmsd, heap, opaque);
+                let bases = reach_bases(b.d, vmsd, heap, opaque);
+                let listed: Vec<Addr> = whole.reachable.iter().copied().collect();
+                assert_eq!(bases.bases, listed, "{}", input.case.to_json());
+                assert_eq!(bases.dangling, !whole.dangling.is_empty());
+                compared += 1;
+                dangled += bases.dangling as usize;
+            }
+        }
+        assert!(
+            compared > 600 && dangled > 20,
+            "{compared} walks, {dangled} dangling"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use super::Finding;
 use super::finding::cause_of;
-use super::reach::{PathId, Reach, Slot, reach};
+use super::reach::{Bases, PathId, Reach, Slot, reach, reach_bases};
 use std::cell::OnceCell;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -114,7 +114,10 @@ pub struct Before<'a> {
     vmsd: &'a Vmsd,
     pub(super) heap: &'a Heap,
     opaque: Addr,
-    reach: Reach<'a>,
+    bases: Bases,
+    /// The whole walk (slots and paths), made when a report first names a
+    /// slot.
+    reach: OnceCell<Reach<'a>>,
     /// The first slot (in address order) that held each base; made when a
     /// report first needs it.
     holder: OnceCell<BTreeMap<Addr, (Addr, PathId)>>,
@@ -127,9 +130,16 @@ impl<'a> Before<'a> {
             vmsd,
             heap,
             opaque,
-            reach: reach(d, vmsd, heap, opaque),
+            bases: reach_bases(d, vmsd, heap, opaque),
+            reach: OnceCell::new(),
             holder: OnceCell::new(),
         }
+    }
+
+    /// The whole walk of the destination before the load.
+    fn walked(&self) -> &Reach<'a> {
+        self.reach
+            .get_or_init(|| reach(self.d, self.vmsd, self.heap, self.opaque))
     }
 
     /// The slot that held `base` before the load (the first in address
@@ -137,7 +147,7 @@ impl<'a> Before<'a> {
     fn holder(&self, base: Addr) -> Option<(Addr, PathId)> {
         let holder = self.holder.get_or_init(|| {
             let mut holder = BTreeMap::new();
-            for (&at, s) in &self.reach.slots {
+            for (&at, s) in &self.walked().slots {
                 if let Some(b) = self.heap.allocation_at(s.value) {
                     holder.entry(b.base).or_insert((at, s.path));
                 }
@@ -157,31 +167,36 @@ impl<'a> Before<'a> {
 
     /// The leak oracle: compares the destination before the load with
     /// `after`, the same memory after a load whose result was `result`.
+    ///
+    /// Reachability comes from walks that record only bases; the whole
+    /// walks, with slots and paths, are made when a violation needs them.
     pub fn check(&self, after: &Heap, result: &Result<usize, Error>) -> Report {
         let Before {
             d,
             vmsd,
             heap: before,
             opaque,
-            reach: ref r0,
+            bases: ref b0,
             ..
         } = *self;
-        let r1 = reach(d, vmsd, after, opaque);
+        let b1 = reach_bases(d, vmsd, after, opaque);
+        let walked_after = OnceCell::new();
+        let r1 = || walked_after.get_or_init(|| reach(d, vmsd, after, opaque));
         let mut report = Report::default();
         // Made when a leak needs a cause: the allocations the load made that
         // a slot holds after it, by field with indexes dropped and in address
         // order (the last slot in address order holding each): what
         // overwrote a leaked allocation.
         let held = OnceCell::new();
-        let held_by_field = || held.get_or_init(|| held_by_field_of(&r1, after));
+        let held_by_field = || held.get_or_init(|| held_by_field_of(r1(), after));
         let slot_cause = |slot_at: Addr| -> Cause {
-            match r1.slots.get(&slot_at) {
+            match r1().slots.get(&slot_at) {
                 None => Cause::ContainerLost,
                 Some(s) => cause_of(d, s.flags),
             }
         };
         for a in after.allocations().filter(|a| !a.freed) {
-            if r1.reachable.contains(&a.base) {
+            if b1.contains(a.base) {
                 continue;
             }
             let made = !self.existed(a.base);
@@ -203,9 +218,9 @@ impl<'a> Before<'a> {
                         cause,
                     });
                 }
-                _ if r0.reachable.contains(&a.base) && a.base != opaque => {
+                _ if b0.contains(a.base) && a.base != opaque => {
                     let (slot_path, cause) = match self.holder(a.base) {
-                        Some((at, path)) => (r0.path(path), slot_cause(at)),
+                        Some((at, path)) => (self.walked().path(path), slot_cause(at)),
                         None => (String::new(), Cause::Unattributed),
                     };
                     report.violations.push(Violation::Overwritten {
@@ -218,9 +233,12 @@ impl<'a> Before<'a> {
                 _ => {}
             }
         }
-        for &(path, addr) in &r1.dangling {
-            let path = r1.path(path);
-            report.violations.push(Violation::Dangling { path, addr });
+        if b1.dangling {
+            let r1 = r1();
+            for &(path, addr) in &r1.dangling {
+                let path = r1.path(path);
+                report.violations.push(Violation::Dangling { path, addr });
+            }
         }
         // Frees the heap refused during this load: the ledger records them even
         // when the loader ignored the error. A `BadFree` result names the path.
