@@ -48,7 +48,12 @@ pub fn load_input(data: &[u8]) -> Option<LoadInput> {
     let (stream, mutation) = if raw {
         (u.take_rest().to_vec(), None)
     } else {
-        let saved = built.reference_bytes().unwrap_or_default();
+        // The optimized codec's save: the `differential` target holds it to
+        // the reference's bytes, and it costs a fraction of the reference's
+        // (which renders a field path per element).
+        let saved = Compiled::new(built.d, built.vmsd())
+            .save(&built.src.heap, built.src.opaque)
+            .unwrap_or_default();
         let m = Mutation::arbitrary(&mut u).unwrap_or(Mutation::None);
         (m.apply(&stream_of(&saved)), Some(m))
     };

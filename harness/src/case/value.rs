@@ -344,11 +344,13 @@ fn type_name(ty: &CType) -> String {
 
 /// Hex bytes, ignoring white space and `|` separators.
 pub fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    let clean: String = s
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '|')
-        .collect();
-    hex::decode(clean).map_err(|e| format!("bad hex {s:?}: {e}"))
+    let spaced = |c: char| c.is_whitespace() || c == '|';
+    let decoded = if s.contains(spaced) {
+        hex::decode(s.replace(spaced, ""))
+    } else {
+        hex::decode(s) // generated states: no separators to remove
+    };
+    decoded.map_err(|e| format!("bad hex {s:?}: {e}"))
 }
 
 #[cfg(test)]
@@ -392,5 +394,13 @@ mod tests {
         assert_eq!(int_bits(&json!(-1), 2, true), Some(0xffff));
         assert_eq!(int_bits(&json!(-1), 2, false), None);
         assert_eq!(int_bits(&json!(-129), 1, true), None);
+    }
+
+    #[test]
+    fn hex_may_be_spaced_and_separated() {
+        assert_eq!(parse_hex("0a0B"), Ok(vec![0x0a, 0x0b]));
+        assert_eq!(parse_hex(" 0a |\n0b\t"), Ok(vec![0x0a, 0x0b]));
+        assert!(parse_hex("0a 0").is_err());
+        assert!(parse_hex("0g").is_err());
     }
 }
