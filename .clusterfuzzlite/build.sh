@@ -13,12 +13,18 @@ address | memory | thread | leak) sanitizer="$SANITIZER" ;;
 *) sanitizer=none ;; # undefined, coverage, none: no Rust sanitizer flag
 esac
 
-cargo fuzz build -O --fuzz-dir fuzz --sanitizer "$sanitizer"
+# The model targets build without comparison tracing and stream with it, in
+# a target directory of its own (fuzz/run.sh says why).
+cargo fuzz build -O --fuzz-dir fuzz --sanitizer "$sanitizer" --no-trace-compares
+cargo fuzz build -O --fuzz-dir fuzz --sanitizer "$sanitizer" --target-dir fuzz/target-cmp stream
 
 triple="${CARGO_BUILD_TARGET:-x86_64-unknown-linux-gnu}"
-built="fuzz/target/$triple/release"
 for src in fuzz/fuzz_targets/*.rs; do
     target=$(basename "$src" .rs)
+    case "$target" in
+    stream) built="fuzz/target-cmp/$triple/release" ;;
+    *) built="fuzz/target/$triple/release" ;;
+    esac
     cp "$built/$target" "$OUT/"
     # Seeds: corpus/<target> for the three classic targets; `all` takes
     # every one of them (its first byte picks the oracle anyway).

@@ -44,8 +44,11 @@ mkdir -p "$OUT"
 TRIPLE=$(rustc -vV | awk '/^host:/{print $2}')
 
 # ---- builds -------------------------------------------------------------
-# build TREE TARGET_DIR: the CLI, the codec bench, the fuzz targets without
-# a sanitizer and with ASan (separate target directories: the flags differ).
+# build TREE TARGET_DIR: the CLI, the codec bench, the fuzz targets as
+# fuzz/run.sh builds them (without comparison tracing, without a sanitizer
+# and with ASan) and with cargo fuzz's default comparison tracing (stream's
+# build, and the row that shows what dropping it is worth); separate target
+# directories, since the flags differ.
 build() {
     local tree=$1 dir=$2
     log "building $tree"
@@ -53,8 +56,9 @@ build() {
         CARGO_TARGET_DIR=$dir cargo build -q --release -p vmstate-harness &&
         CARGO_TARGET_DIR=$dir cargo build -q --release -p vmstate-fuzz --bin load --bin differential &&
         CARGO_TARGET_DIR=$dir cargo bench -q -p vmstate-harness --bench codec --no-run 2>/dev/null &&
-        cargo +nightly fuzz build -O --fuzz-dir fuzz -s none --target-dir "$dir/fuzz-none" &&
-        cargo +nightly fuzz build -O --fuzz-dir fuzz -s address --target-dir "$dir/fuzz-asan") >&2
+        cargo +nightly fuzz build -O --fuzz-dir fuzz -s none --no-trace-compares --target-dir "$dir/fuzz-none" &&
+        cargo +nightly fuzz build -O --fuzz-dir fuzz -s address --no-trace-compares --target-dir "$dir/fuzz-asan" &&
+        cargo +nightly fuzz build -O --fuzz-dir fuzz -s none --target-dir "$dir/fuzz-cmp") >&2
 }
 NOW_DIR=$OUT/now-target
 BASE_TREE=$OUT/base
@@ -70,7 +74,7 @@ cp harness/benches/codec.rs "$BASE_TREE/harness/benches/codec.rs"
 build "$BASE_TREE" "$BASE_DIR"
 
 # ---- measurements ---------------------------------------------------------
-# fuzz DIR none|asan TARGET [flags]: exec/s of one libFuzzer run on a fresh
+# fuzz DIR none|asan|cmp TARGET [flags]: exec/s of one libFuzzer run on a fresh
 # corpus seeded from this tree's corpus/TARGET (0 if it stopped early: the
 # log is left in target/bench/TARGET-SAN.log).
 fuzz() {
@@ -158,21 +162,24 @@ echo "Measured $(date -u +%Y-%m-%d) on $(nproc) cores; this tree ($(git rev-pars
 echo
 row figure "baseline ($BASE)" "now" "now / baseline" target
 row --- --- --- --- ---
-for spec in "load none 10,000" "load asan 2,000" "differential none 5,000" "stream none 20,000"; do
+for spec in "load none 10,000" "load asan 2,000" "differential none 5,000" "stream cmp 20,000"; do
     set -- $spec
     b=$(fuzz "$BASE_DIR" "$2" "$1" -max_len=512)
     n=$(fuzz "$NOW_DIR" "$2" "$1" -max_len=512)
-    san=$([ "$2" = none ] && echo "-s none" || echo ASan)
+    san=$([ "$2" = asan ] && echo ASan || echo "-s none")
     row "\`$1\` fuzz target, $san, exec/s" "$b" "$n" "$(ratio "$n" "$b")" "≥ $3"
 done
+b=$(fuzz "$BASE_DIR" cmp load -max_len=512)
+n=$(fuzz "$NOW_DIR" cmp load -max_len=512)
+row "\`load\` fuzz target, -s none, with comparison tracing (cargo fuzz's default), exec/s" "$b" "$n" "$(ratio "$n" "$b")" ""
 for spec in "load 10,000" "differential 5,000"; do
     set -- $spec
     b=$(replay "$BASE_DIR" "$1")
     n=$(replay "$NOW_DIR" "$1")
     row "\`$1\` oracle, the 2,000 fixed inputs replayed, inputs/s" "$b" "$n" "$(ratio "$n" "$b")" "(≥ $2 as a fuzz target)"
 done
-b=$(fuzz "$BASE_DIR" none stream)
-n=$(fuzz "$NOW_DIR" none stream)
+b=$(fuzz "$BASE_DIR" cmp stream)
+n=$(fuzz "$NOW_DIR" cmp stream)
 row "\`stream\` fuzz target, -s none, whole seeds (to 177 KB), exec/s" "$b" "$n" "$(ratio "$n" "$b")" "≥ 20,000"
 b=$(check "$BASE_DIR")
 n=$(check "$NOW_DIR")
