@@ -3,6 +3,7 @@
 
 use crate::dialect::{CheckRules, Dialect, Flag};
 use crate::error::{CheckRule, Error, ErrorKind};
+use crate::path::Path;
 use crate::vmsd::Vmsd;
 
 /// `vmstate_check`, recursively over STRUCT/VSTRUCT children and subsections.
@@ -47,7 +48,9 @@ fn check_vmsd(d: Dialect, vmsd: &Vmsd, path: &str) -> Result<(), Error> {
         check_vmsd(
             d,
             sub,
-            &crate::field::subsection_path(path, &vmsd.name, &sub.name),
+            &Path::Root(path)
+                .subsection(&vmsd.name, &sub.name)
+                .to_string(),
         )?;
     }
     Ok(())

@@ -161,23 +161,6 @@ pub fn is_array(d: Dialect, flags: u32) -> bool {
     .any(|flag| d.has(flags, flag))
 }
 
-/// The path of element `i` of the field at `field_path`.
-pub fn element_path(field_path: &str, array: bool, i: i64) -> String {
-    if array {
-        format!("{field_path}[{i}]")
-    } else {
-        field_path.to_string()
-    }
-}
-
-/// The path of a subsection: `p.s` + `s/extra` gives `p.s/extra`.
-pub fn subsection_path(path: &str, parent: &str, sub: &str) -> String {
-    match sub.strip_prefix(parent) {
-        Some(rest) if rest.starts_with('/') => format!("{path}{rest}"),
-        _ => format!("{path}/{sub}"),
-    }
-}
-
 /// `first_elem` of the field loop: the field's own address, or with
 /// `VMS_POINTER` the pointer stored there, which must not be NULL when
 /// there are elements of non-zero size. A negative size (a C `int` in

@@ -220,7 +220,7 @@ impl Heap {
         &mut self,
         size: u64,
         allocator: Allocator,
-        path: &str,
+        path: impl Into<String>,
     ) -> Result<Addr, HeapError> {
         if size == 0 {
             return Ok(0);
@@ -230,7 +230,7 @@ impl Heap {
             Allocator::GMalloc | Allocator::GTryMalloc => UNINIT_BYTE,
         };
         let origin = Origin::Load {
-            path: path.to_string(),
+            path: path.into(),
             allocator,
         };
         self.insert(size, origin, |b| b.fill(fill))

@@ -21,6 +21,7 @@ mod field;
 mod heap;
 mod info;
 mod load;
+mod path;
 mod qemu_file;
 mod save;
 mod vmsd;
@@ -36,6 +37,7 @@ pub use heap::{
     Addr, Allocation, Allocator, Heap, HeapError, HeapLimits, Origin, POINTER_SIZE, UNINIT_BYTE,
 };
 pub use info::{MARKER_NULL, MARKER_VALID};
+pub use path::Path;
 pub use save::{Span, SpanKind};
 pub use vmsd::{Field, Indirect, Info, Test, Vmsd};
 

@@ -4,9 +4,10 @@
 
 use crate::dialect::{Dialect, Dynamic, Flag, NullEntry, VmsAlloc};
 use crate::error::{Error, ErrorKind};
-use crate::field::{self, element_addr, element_path, is_array, is_dynamic_array, subsection_path};
+use crate::field::{self, element_addr, is_array, is_dynamic_array};
 use crate::heap::{Addr, Allocator, Heap, HeapError};
 use crate::info::{self, MARKER_NULL, MARKER_VALID};
+use crate::path::Path;
 use crate::qemu_file::QemuFileIn;
 use crate::vmsd::{Field, Vmsd};
 use crate::{Limits, QEMU_VM_SUBSECTION};
@@ -34,7 +35,7 @@ pub fn load_state(
         max_elements: limits.max_elements,
         elements: 0,
     };
-    loader.load_vmsd(vmsd, opaque, version_id, &vmsd.name)?;
+    loader.load_vmsd(vmsd, opaque, version_id, &Path::Root(&vmsd.name))?;
     if let Some(at) = loader.f.error() {
         return Err(Error::new(ErrorKind::Eof, at, vmsd.name.as_str()));
     }
@@ -50,11 +51,11 @@ struct Loader<'h, 's> {
 }
 
 impl Loader<'_, '_> {
-    fn err(&self, kind: ErrorKind, path: &str) -> Error {
+    fn err(&self, kind: ErrorKind, path: &Path) -> Error {
         Error::new(kind, self.f.pos(), path)
     }
 
-    fn mem(&self, e: HeapError, path: &str) -> Error {
+    fn mem(&self, e: HeapError, path: &Path) -> Error {
         self.err(ErrorKind::Memory(e), path)
     }
 
@@ -64,7 +65,7 @@ impl Loader<'_, '_> {
         vmsd: &Vmsd,
         opaque: Addr,
         version_id: i32,
-        path: &str,
+        path: &Path,
     ) -> Result<(), Error> {
         let d = self.d;
         if version_id > vmsd.version_id {
@@ -82,7 +83,7 @@ impl Loader<'_, '_> {
             return Err(self.err(kind, path));
         }
         for field in &vmsd.fields {
-            let fpath = format!("{path}.{}", field.name);
+            let fpath = Path::Field(path, &field.name);
             let exists = field::field_exists(field, self.heap, opaque, version_id)
                 .map_err(|k| self.err(k, &fpath))?;
             if exists {
@@ -105,7 +106,7 @@ impl Loader<'_, '_> {
         &mut self,
         field: &Field,
         opaque: Addr,
-        fpath: &str,
+        fpath: &Path,
     ) -> Result<(), Error> {
         let d = self.d;
         let n_elems =
@@ -117,7 +118,7 @@ impl Loader<'_, '_> {
             .map_err(|k| self.err(k, fpath))?;
         let array = is_array(d, field.flags);
         for i in 0..n_elems.max(0) {
-            let epath = element_path(fpath, array, i);
+            let epath = fpath.element(array, i);
             self.count_element(&epath)?;
             let ptr = element_addr(first_elem, size, i);
             let Some(curr_elem) = self.load_next(field, ptr, size, &epath)? else {
@@ -131,7 +132,7 @@ impl Loader<'_, '_> {
         Ok(())
     }
 
-    fn count_element(&mut self, path: &str) -> Result<(), Error> {
+    fn count_element(&mut self, path: &Path) -> Result<(), Error> {
         self.elements += 1;
         if self.elements > self.max_elements {
             return Err(self.err(ErrorKind::ElementLimit(self.max_elements), path));
@@ -148,7 +149,7 @@ impl Loader<'_, '_> {
         slot: Addr,
         size: i64,
         n_elems: i64,
-        path: &str,
+        path: &Path,
     ) -> Result<(), Error> {
         let d = self.d;
         let facts = d.facts();
@@ -198,7 +199,7 @@ impl Loader<'_, '_> {
         field: &Field,
         ptr: Addr,
         size: i64,
-        path: &str,
+        path: &Path,
     ) -> Result<Option<Addr>, Error> {
         let d = self.d;
         let aop = d.has(field.flags, Flag::ArrayOfPointer);
@@ -269,7 +270,7 @@ impl Loader<'_, '_> {
     }
 
     /// `vmstate_ptr_marker_load`: true for 0x31, false for 0x30.
-    fn ptr_marker_load(&mut self, path: &str) -> Result<bool, Error> {
+    fn ptr_marker_load(&mut self, path: &Path) -> Result<bool, Error> {
         let at = self.f.pos();
         match self.f.get_byte() {
             MARKER_NULL => Ok(false),
@@ -279,7 +280,7 @@ impl Loader<'_, '_> {
     }
 
     /// `*pptr = g_malloc0(field->size)`: the object size, not the stride.
-    fn alloc_element(&mut self, field: &Field, pptr: Addr, path: &str) -> Result<Addr, Error> {
+    fn alloc_element(&mut self, field: &Field, pptr: Addr, path: &Path) -> Result<Addr, Error> {
         let new = self
             .heap
             .malloc(field.size, Allocator::GMalloc0, path)
@@ -291,7 +292,7 @@ impl Loader<'_, '_> {
     }
 
     /// `vmstate_load_field`
-    fn load_field(&mut self, field: &Field, pv: Addr, size: i64, path: &str) -> Result<(), Error> {
+    fn load_field(&mut self, field: &Field, pv: Addr, size: i64, path: &Path) -> Result<(), Error> {
         let d = self.d;
         if d.has(field.flags, Flag::Struct) {
             let vmsd = field
@@ -316,7 +317,7 @@ impl Loader<'_, '_> {
 
     /// `vmstate_subsection_load`: peeks for 0x05 + name; stops quietly at
     /// anything that is not a subsection of this VMSD.
-    fn load_subsections(&mut self, vmsd: &Vmsd, opaque: Addr, path: &str) -> Result<(), Error> {
+    fn load_subsections(&mut self, vmsd: &Vmsd, opaque: Addr, path: &Path) -> Result<(), Error> {
         let name = c_str(vmsd.name.as_bytes());
         while self.f.peek_byte(0) == QEMU_VM_SUBSECTION {
             let len = self.f.peek_byte(1) as usize;
@@ -346,7 +347,7 @@ impl Loader<'_, '_> {
             self.f.skip(1); // len
             self.f.skip(len); // idstr
             let version_id = self.f.get_be(4) as u8; // stored in a uint8_t
-            let spath = subsection_path(path, &vmsd.name, &sub.name);
+            let spath = path.subsection(&vmsd.name, &sub.name);
             self.load_vmsd(sub, opaque, version_id as i32, &spath)?;
         }
         Ok(())

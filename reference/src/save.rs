@@ -4,9 +4,10 @@
 use crate::Limits;
 use crate::dialect::{Dialect, Flag, NullEntry};
 use crate::error::{Error, ErrorKind};
-use crate::field::{self, element_addr, element_path, is_array, is_dynamic_array, subsection_path};
+use crate::field::{self, element_addr, is_array, is_dynamic_array};
 use crate::heap::{Addr, Heap};
 use crate::info;
+use crate::path::Path;
 use crate::qemu_file::QemuFileOut;
 use crate::vmsd::{Field, Vmsd};
 
@@ -28,7 +29,7 @@ pub fn save_state(
         elements: 0,
         spans: annotate.then(Vec::new),
     };
-    saver.save_vmsd(vmsd, opaque, vmsd.version_id, &vmsd.name)?;
+    saver.save_vmsd(vmsd, opaque, vmsd.version_id, &Path::Root(&vmsd.name))?;
     Ok((saver.f.buf, saver.spans.unwrap_or_default()))
 }
 
@@ -63,7 +64,7 @@ struct Saver<'h> {
 }
 
 impl Saver<'_> {
-    fn span(&mut self, start: usize, path: &str, kind: SpanKind) {
+    fn span(&mut self, start: usize, path: &Path, kind: SpanKind) {
         let end = self.f.pos();
         let Some(spans) = &mut self.spans else {
             return;
@@ -77,7 +78,7 @@ impl Saver<'_> {
         });
     }
 
-    fn err(&self, kind: ErrorKind, path: &str) -> Error {
+    fn err(&self, kind: ErrorKind, path: &Path) -> Error {
         Error::new(kind, self.f.pos(), path)
     }
 
@@ -87,11 +88,11 @@ impl Saver<'_> {
         vmsd: &Vmsd,
         opaque: Addr,
         version_id: i32,
-        path: &str,
+        path: &Path,
     ) -> Result<(), Error> {
         let d = self.d;
         for field in &vmsd.fields {
-            let fpath = format!("{path}.{}", field.name);
+            let fpath = Path::Field(path, &field.name);
             let exists = field::field_exists(field, self.heap, opaque, version_id)
                 .map_err(|k| self.err(k, &fpath))?;
             if !exists {
@@ -116,7 +117,7 @@ impl Saver<'_> {
         &mut self,
         field: &Field,
         opaque: Addr,
-        fpath: &str,
+        fpath: &Path,
     ) -> Result<(), Error> {
         let d = self.d;
         let n_elems =
@@ -127,14 +128,14 @@ impl Saver<'_> {
             .map_err(|k| self.err(k, fpath))?;
         let array = is_array(d, field.flags);
         for i in 0..n_elems.max(0) {
-            let epath = element_path(fpath, array, i);
+            let epath = fpath.element(array, i);
             self.count_element(&epath)?;
             self.save_element(field, element_addr(first_elem, size, i), size, &epath)?;
         }
         Ok(())
     }
 
-    fn count_element(&mut self, path: &str) -> Result<(), Error> {
+    fn count_element(&mut self, path: &Path) -> Result<(), Error> {
         self.elements += 1;
         if self.elements > self.max_elements {
             return Err(self.err(ErrorKind::ElementLimit(self.max_elements), path));
@@ -148,7 +149,7 @@ impl Saver<'_> {
         field: &Field,
         elem: Addr,
         size: i64,
-        path: &str,
+        path: &Path,
     ) -> Result<(), Error> {
         let d = self.d;
         let aop = d.has(field.flags, Flag::ArrayOfPointer);
@@ -195,7 +196,7 @@ impl Saver<'_> {
     }
 
     /// `vmstate_save_field`
-    fn save_field(&mut self, field: &Field, pv: Addr, size: i64, path: &str) -> Result<(), Error> {
+    fn save_field(&mut self, field: &Field, pv: Addr, size: i64, path: &Path) -> Result<(), Error> {
         let d = self.d;
         if d.has(field.flags, Flag::Struct) {
             let vmsd = field
@@ -222,9 +223,9 @@ impl Saver<'_> {
     }
 
     /// `vmstate_subsection_save`
-    fn save_subsections(&mut self, vmsd: &Vmsd, opaque: Addr, path: &str) -> Result<(), Error> {
+    fn save_subsections(&mut self, vmsd: &Vmsd, opaque: Addr, path: &Path) -> Result<(), Error> {
         for sub in &vmsd.subsections {
-            let spath = subsection_path(path, &vmsd.name, &sub.name);
+            let spath = path.subsection(&vmsd.name, &sub.name);
             // vmstate_section_needed
             let needed = match &sub.needed {
                 None => true,
