@@ -51,37 +51,34 @@ fn fail(property: &'static str, case: &GenCase, report: String) -> Failure {
     }
 }
 
-/// A generated case built for one dialect: description, source and destination.
-pub struct Built {
+/// A generated case built for one dialect up to its source: the
+/// description and the source object, all a save needs.
+pub struct Source {
     pub d: Dialect,
     pub types: Types,
     pub src: Prepared,
-    pub dest: Prepared,
     /// The source state as the case file gives it (the shape hint for
     /// reading any heap back).
     pub state: Arc<serde_json::Value>,
 }
 
-impl Built {
-    pub fn new(case: &GenCase, d: Dialect) -> Result<Built, String> {
-        Built::from_file(&case.file, d)
+impl Source {
+    pub fn new(case: &GenCase, d: Dialect) -> Result<Source, String> {
+        Source::from_file(&case.file, d)
     }
 
-    pub fn from_file(file: &CaseFile, d: Dialect) -> Result<Built, String> {
+    pub fn from_file(file: &CaseFile, d: Dialect) -> Result<Source, String> {
         let types = Types::new(&file.structs)?;
         let spec = &file.cases[0];
-        let empty = serde_json::Value::Object(Default::default());
         let state = spec
             .state
             .clone()
-            .unwrap_or_else(|| Arc::new(empty.clone()));
+            .unwrap_or_else(|| Arc::new(serde_json::Value::Object(Default::default())));
         let src = prepare(file, &types, spec, d, &state)?;
-        let dest = prepare(file, &types, spec, d, spec.dest.as_ref().unwrap_or(&empty))?;
-        Ok(Built {
+        Ok(Source {
             d,
             types,
             src,
-            dest,
             state,
         })
     }
@@ -106,14 +103,55 @@ impl Built {
     }
 }
 
+/// A generated case built for one dialect: its [`Source`] (which a `Built`
+/// reads as) and the destination a load fills.
+pub struct Built {
+    pub source: Source,
+    pub dest: Prepared,
+}
+
+impl Built {
+    pub fn new(case: &GenCase, d: Dialect) -> Result<Built, String> {
+        Built::from_file(&case.file, d)
+    }
+
+    pub fn from_file(file: &CaseFile, d: Dialect) -> Result<Built, String> {
+        let source = Source::from_file(file, d)?;
+        let spec = &file.cases[0];
+        let empty = serde_json::Value::Object(Default::default());
+        let dest = prepare(
+            file,
+            &source.types,
+            spec,
+            d,
+            spec.dest.as_ref().unwrap_or(&empty),
+        )?;
+        Ok(Built { source, dest })
+    }
+}
+
+impl std::ops::Deref for Built {
+    type Target = Source;
+    fn deref(&self) -> &Source {
+        &self.source
+    }
+}
+
 fn built(property: &'static str, case: &GenCase, d: Dialect) -> Result<Built, Failure> {
-    Built::new(case, d).map_err(|e| {
-        fail(
-            property,
-            case,
-            format!("generated case does not build: {e}"),
-        )
-    })
+    Built::new(case, d).map_err(|e| does_not_build(property, case, e))
+}
+
+/// [`built`] up to the source, for the properties that only save.
+fn source(property: &'static str, case: &GenCase, d: Dialect) -> Result<Source, Failure> {
+    Source::new(case, d).map_err(|e| does_not_build(property, case, e))
+}
+
+fn does_not_build(property: &'static str, case: &GenCase, e: String) -> Failure {
+    fail(
+        property,
+        case,
+        format!("generated case does not build: {e}"),
+    )
 }
 
 /// The two model engines, the default of every oracle.
@@ -161,12 +199,12 @@ pub fn save_agrees(case: &GenCase) -> Result<(), Failure> {
 /// between models, by outcome class against QEMU).
 pub fn save_agrees_with(case: &GenCase, engines: &[&dyn Engine]) -> Result<(), Failure> {
     const P: &str = "save: engines agree";
-    let b = built(P, case, case.dialect)?;
+    let b = source(P, case, case.dialect)?;
     save_agrees_on(&b, engines).map_err(|r| fail(P, case, r))
 }
 
 /// [`save_agrees_with`] on a built case.
-pub fn save_agrees_on(b: &Built, engines: &[&dyn Engine]) -> Result<(), String> {
+pub fn save_agrees_on(b: &Source, engines: &[&dyn Engine]) -> Result<(), String> {
     let mut undefined = false;
     let runs: Vec<Run<Vec<u8>>> = engines
         .iter()
@@ -429,8 +467,8 @@ pub fn nullptr_dialects() -> impl Iterator<Item = Dialect> {
 /// describe the device (a uint64 count, say).
 pub fn dynamic_wire_agrees(case: &GenCase) -> Option<Result<(), Failure>> {
     const P: &str = "dynamic-array dialects' bytes agree";
-    let built: Vec<Built> = dynamic_dialects()
-        .filter_map(|d| Built::new(case, d).ok())
+    let built: Vec<Source> = dynamic_dialects()
+        .filter_map(|d| Source::new(case, d).ok())
         .collect();
     let (first, rest) = built.split_first()?;
     if rest.is_empty() {
@@ -464,13 +502,13 @@ pub fn markers_differ_exactly(case: &GenCase) -> Option<Result<(), Failure>> {
     let non_null = count_dynamic_elements(case);
     let mut ran = false;
     for old_d in nullptr_dialects() {
-        let old = Built::from_file(&port_to(&case.file, old_d), old_d).ok()?;
+        let old = Source::from_file(&port_to(&case.file, old_d), old_d).ok()?;
         let wo = match old.reference_bytes() {
             Ok(bytes) => bytes,
             Err(e) => return Some(Err(fail(P, case, format!("{old_d} save: {e}")))),
         };
         for new_d in dynamic_dialects() {
-            let Ok(new) = Built::new(case, new_d) else {
+            let Ok(new) = Source::new(case, new_d) else {
                 continue;
             };
             ran = true;
