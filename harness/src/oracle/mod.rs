@@ -2,8 +2,12 @@
 //! generated case to `Ok` or a readable [`Failure`]. proptest, the fuzz
 //! targets and `vmstate-harness check` all call these.
 
-use crate::case::ctype::Types;
-use crate::case::run::{Prepared, prepare};
+mod built;
+mod report;
+
+pub use built::{Built, Source};
+pub use report::{annotate, heap_diff, hex_diff, text_diff};
+
 use crate::case::spec::{CaseFile, FlagsSpec, port_to};
 use crate::case::value;
 use crate::codec;
@@ -12,9 +16,8 @@ use crate::engine::{Agreement, Class, Engine, Failed, Optimized, Reference, Run,
 use crate::generate::GenCase;
 use arbitrary::Arbitrary;
 use std::fmt;
-use std::sync::Arc;
 use vmstate_reference::{
-    self as reference, Dialect, Dynamic, Error, Heap, MARKER_VALID, NullEntry, QEMU_VM_EOF, Span,
+    self as reference, Dialect, Dynamic, Heap, MARKER_VALID, NullEntry, QEMU_VM_EOF, Span,
     SpanKind, Vmsd,
 };
 
@@ -48,92 +51,6 @@ fn fail(property: &'static str, case: &GenCase, report: String) -> Failure {
         property,
         report,
         case: Some(Box::new(case.file.clone())),
-    }
-}
-
-/// A generated case built for one dialect up to its source: the
-/// description and the source object, all a save needs.
-pub struct Source {
-    pub d: Dialect,
-    pub types: Types,
-    pub src: Prepared,
-    /// The source state as the case file gives it (the shape hint for
-    /// reading any heap back).
-    pub state: Arc<serde_json::Value>,
-}
-
-impl Source {
-    pub fn new(case: &GenCase, d: Dialect) -> Result<Source, String> {
-        Source::from_file(&case.file, d)
-    }
-
-    pub fn from_file(file: &CaseFile, d: Dialect) -> Result<Source, String> {
-        let types = Types::new(&file.structs)?;
-        let spec = &file.cases[0];
-        let state = spec
-            .state
-            .clone()
-            .unwrap_or_else(|| Arc::new(serde_json::Value::Object(Default::default())));
-        let src = prepare(file, &types, spec, d, &state)?;
-        Ok(Source {
-            d,
-            types,
-            src,
-            state,
-        })
-    }
-
-    pub fn vmsd(&self) -> &Vmsd {
-        &self.src.vmsd
-    }
-
-    /// The reference model's save, with spans.
-    pub fn reference_save(&self) -> Result<(Vec<u8>, Vec<Span>), Error> {
-        reference::save_state_annotated(self.d, &self.src.vmsd, &self.src.heap, self.src.opaque)
-    }
-
-    /// The reference model's save, bytes only (no spans to render).
-    pub fn reference_bytes(&self) -> Result<Vec<u8>, Error> {
-        reference::save_state(self.d, &self.src.vmsd, &self.src.heap, self.src.opaque)
-    }
-
-    /// The spans of the reference save, for a failure report.
-    fn spans(&self) -> Vec<Span> {
-        self.reference_save().map(|(_, s)| s).unwrap_or_default()
-    }
-}
-
-/// A generated case built for one dialect: its [`Source`] (which a `Built`
-/// reads as) and the destination a load fills.
-pub struct Built {
-    pub source: Source,
-    pub dest: Prepared,
-}
-
-impl Built {
-    pub fn new(case: &GenCase, d: Dialect) -> Result<Built, String> {
-        Built::from_file(&case.file, d)
-    }
-
-    pub fn from_file(file: &CaseFile, d: Dialect) -> Result<Built, String> {
-        let source = Source::from_file(file, d)?;
-        let spec = &file.cases[0];
-        let empty = serde_json::Value::Object(Default::default());
-        let dest = prepare(
-            file,
-            &source.types,
-            spec,
-            d,
-            spec.dest.as_ref().unwrap_or(&empty),
-        )?;
-        Ok(Built { source, dest })
-    }
-}
-
-impl std::ops::Deref for Built {
-    type Target = Source;
-    fn deref(&self) -> &Source {
-        &self.source
     }
 }
 
@@ -610,95 +527,6 @@ pub fn check_agrees(d: Dialect, vmsd: &Vmsd) -> Result<(), String> {
     } else {
         Err(format!("{d}: reference {r:?}, optimized {o:?}"))
     }
-}
-
-/// Bytes as annotated hex: one line per span (offset, bytes, field path).
-pub fn annotate(bytes: &[u8], spans: &[Span]) -> String {
-    let mut out = String::new();
-    let mut at = 0;
-    let line = |from: usize, to: usize, what: &str, out: &mut String| {
-        for chunk_start in (from..to).step_by(16) {
-            let chunk = &bytes[chunk_start..to.min(chunk_start + 16)];
-            let hex: Vec<String> = chunk.iter().map(|b| format!("{b:02x}")).collect();
-            out.push_str(&format!(
-                "{chunk_start:06x}  {:<48}  {what}\n",
-                hex.join(" ")
-            ));
-        }
-    };
-    for s in spans.iter().filter(|s| s.end <= bytes.len()) {
-        if s.start > at {
-            line(at, s.start, "", &mut out);
-        }
-        if s.start >= at {
-            let what = match s.kind {
-                SpanKind::Marker => format!("{} (marker)", s.path),
-                SpanKind::Value => s.path.clone(),
-                SpanKind::SubsectionHeader => format!("{} (subsection)", s.path),
-            };
-            line(s.start, s.end, &what, &mut out);
-            at = s.end;
-        }
-    }
-    if at < bytes.len() {
-        line(at, bytes.len(), "", &mut out);
-    }
-    out
-}
-
-/// A pretty_assertions diff of two annotated hex dumps.
-pub fn hex_diff(left: &[u8], right: &[u8], spans: &[Span]) -> String {
-    let l = annotate(left, spans);
-    let r = annotate(right, spans);
-    format!("left: reference, right: other\n{}", text_diff(&l, &r))
-}
-
-/// The allocations that differ between two heaps: a header line per
-/// allocation and its bytes 32 to a line.
-pub fn heap_diff(a: &Heap, b: &Heap) -> String {
-    text_diff(&heap_dump(a), &heap_dump(b))
-}
-
-fn heap_dump(h: &Heap) -> String {
-    let mut out = String::new();
-    for a in h.allocations() {
-        out.push_str(&format!(
-            "{:#x} {} bytes {:?}{}\n",
-            a.base,
-            a.size(),
-            a.origin,
-            if a.freed { " freed" } else { "" }
-        ));
-        for (i, chunk) in a.bytes.chunks(32).enumerate() {
-            out.push_str(&format!("  +{:<5} {}\n", i * 32, hex::encode(chunk)));
-        }
-    }
-    out
-}
-
-/// A pretty_assertions diff, cut to 40 lines around the first difference
-/// (the diff is quadratic in the line count).
-pub fn text_diff(left: &str, right: &str) -> String {
-    let (l, r): (Vec<&str>, Vec<&str>) = (left.lines().collect(), right.lines().collect());
-    let first = l
-        .iter()
-        .zip(&r)
-        .position(|(a, b)| a != b)
-        .unwrap_or(l.len().min(r.len()));
-    let from = first.saturating_sub(10);
-    let (l, r) = (
-        &l[from..l.len().min(from + 40)],
-        &r[from..r.len().min(from + 40)],
-    );
-    let note = if from > 0 {
-        format!("(from line {from})\n")
-    } else {
-        String::new()
-    };
-    format!(
-        "{note}{}",
-        pretty_assertions::StrComparison::new(&l.join("\n"), &r.join("\n"))
-    )
 }
 
 #[cfg(test)]
