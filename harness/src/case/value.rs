@@ -10,27 +10,11 @@
 
 use super::ctype::{CType, Types};
 use serde_json::{Map, Value, json};
-use std::fmt;
 use vmstate_reference::{Addr, Heap};
 
-/// Where a value sits in the state, as a chain on the stack; rendered
-/// (`dev.arr[3].a`) only when an error names it.
-#[derive(Clone, Copy)]
-pub enum Path<'a> {
-    Root(&'a str),
-    Member(&'a Path<'a>, &'a str),
-    Index(&'a Path<'a>, usize),
-}
-
-impl fmt::Display for Path<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Path::Root(name) => f.write_str(name),
-            Path::Member(parent, name) => write!(f, "{parent}.{name}"),
-            Path::Index(parent, i) => write!(f, "{parent}[{i}]"),
-        }
-    }
-}
+/// Where a value sits in the state (`dev.arr[3].a`): the reference's
+/// field path, rendered only when an error names it.
+pub use vmstate_reference::Path;
 
 /// Writes `v` as a `ty` at `addr`, allocating pointees as prepared memory.
 /// Members `v` leaves out keep their bytes. The object is assembled as one
@@ -105,7 +89,7 @@ fn fill(
             let stride = types.size_of(elem)? as usize;
             for (i, item) in items.iter().enumerate() {
                 let at = member(image, stride * i, stride, path)?;
-                fill(heap, types, elem, at, item, &Path::Index(path, i))?;
+                fill(heap, types, elem, at, item, &Path::Element(path, i as i64))?;
             }
             Ok(())
         }
@@ -120,7 +104,7 @@ fn fill(
                     .ok_or_else(|| format!("{path}: {name} has no member {key}"))?;
                 let size = types.size_of(&m.ty)? as usize;
                 let at = member(image, m.offset as usize, size, path)?;
-                fill(heap, types, &m.ty, at, item, &Path::Member(path, key))?;
+                fill(heap, types, &m.ty, at, item, &Path::Field(path, key))?;
             }
             Ok(())
         }
@@ -181,7 +165,14 @@ fn alloc_pointee(
     let mut image = vec![0; size as usize * items.len()];
     for (i, item) in items.iter().enumerate() {
         let at = member(&mut image, size as usize * i, size as usize, path)?;
-        fill(heap, types, pointee, at, item, &Path::Index(path, i))?;
+        fill(
+            heap,
+            types,
+            pointee,
+            at,
+            item,
+            &Path::Element(path, i as i64),
+        )?;
     }
     heap.write(base, &image)
         .map_err(|e| format!("{path}: {e}"))?;
